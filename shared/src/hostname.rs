@@ -1,0 +1,174 @@
+//! Host names under `pnrp.net` ↔ peer names.
+//!
+//! Two forms are accepted on input; the direct form is what we print:
+//!
+//! | form | host name | peer name |
+//! |---|---|---|
+//! | direct | `0.myapp.pnrp.net` | `0.myapp` |
+//! | direct | `0.my.app.pnrp.net` | `0.my.app` (the classifier keeps its dots) |
+//! | direct | `<40 hex>.printer.pnrp.net` | `<40 hex>.printer` |
+//! | Windows | `myapp.pnrp.net` | `0.myapp` |
+//! | Windows | `myapp.p<40 hex>.pnrp.net` | `<40 hex>.myapp` |
+//!
+//! The host name is direct when its first label is `0` or 40 hex digits and more labels follow;
+//! otherwise it is the Windows form. The `pnrp.net` suffix may be in any letter case and followed by
+//! one trailing dot; hex authorities may be in any case; the classifier keeps its case. Labels
+//! written `xn--…` are punycode and are decoded (programs applying IDNA send those).
+
+use crate::name::{Authority, PeerName, PeerNameError, SECURED_AUTHORITY_HEX_LEN};
+use crate::punycode;
+
+/// The reserved domain under which peer names appear as host names.
+pub const PNRP_DOMAIN: &str = "pnrp.net";
+
+/// `.pnrp.net`, the suffix every peer host name ends with (before an optional trailing dot).
+const SUFFIX: &[u8] = b".pnrp.net";
+
+/// Why a host name does not name a peer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostNameError {
+    /// The name is not under `pnrp.net`.
+    #[error("{0:?} is not under .pnrp.net")]
+    NotPnrp(String),
+    /// Nothing precedes `.pnrp.net`.
+    #[error("no peer name before .pnrp.net")]
+    Empty,
+    /// A label starting with `xn--` is not valid punycode.
+    #[error("label {0:?} is not valid punycode")]
+    BadPunycode(String),
+    /// The mapped peer name is invalid.
+    #[error(transparent)]
+    PeerName(#[from] PeerNameError),
+}
+
+/// Whether a host name ends in `.pnrp.net` (any case, one optional trailing dot).
+///
+/// Cheap and allocation-free: the NSS module calls it on every host lookup on the machine.
+pub fn is_pnrp_host(host: &[u8]) -> bool {
+    let host = host.strip_suffix(b".").unwrap_or(host);
+    host.len() > SUFFIX.len() && host[host.len() - SUFFIX.len()..].eq_ignore_ascii_case(SUFFIX)
+}
+
+/// The direct-form host name of a peer name: `<authority>.<classifier>.pnrp.net`.
+pub fn host_name_of(name: &PeerName) -> String {
+    format!("{name}.{PNRP_DOMAIN}")
+}
+
+/// Maps a host name under `pnrp.net` (either form) to the peer name it stands for.
+pub fn peer_name_of_host(host: &str) -> Result<PeerName, HostNameError> {
+    if !is_pnrp_host(host.as_bytes()) {
+        return Err(HostNameError::NotPnrp(host.into()));
+    }
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let labels_text = &host[..host.len() - SUFFIX.len()];
+    let labels = labels_text.split('.').map(decode_label).collect::<Result<Vec<_>, _>>()?;
+    let (first, rest) = labels.split_first().ok_or(HostNameError::Empty)?;
+    if !rest.is_empty() {
+        if let Some(authority) = parse_authority_label(first) {
+            return Ok(PeerName::new(authority, &rest.join("."))?);
+        }
+    }
+    // Windows form: an optional trailing `p<40 hex>` label carries a secured authority.
+    if let Some((last, classifier)) = labels.split_last() {
+        if !classifier.is_empty() {
+            if let Some(authority) = last
+                .strip_prefix(['p', 'P'])
+                .filter(|hex| hex.len() == SECURED_AUTHORITY_HEX_LEN)
+                .and_then(parse_authority_label)
+            {
+                return Ok(PeerName::new(authority, &classifier.join("."))?);
+            }
+        }
+    }
+    Ok(PeerName::new(Authority::Unsecured, &labels.join("."))?)
+}
+
+fn decode_label(label: &str) -> Result<String, HostNameError> {
+    match label.get(..4) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("xn--") => {
+            punycode::decode(&label[4..]).map_err(|_| HostNameError::BadPunycode(label.into()))
+        }
+        _ => Ok(label.to_owned()),
+    }
+}
+
+/// `0`, or 40 hex digits in any case.
+fn parse_authority_label(label: &str) -> Option<Authority> {
+    Authority::parse(&label.to_ascii_lowercase()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AUTH: &str = "4c1e8f3d2b9a0716e5d4c3b2a1908f7e6d5c4b3a";
+
+    fn peer(host: &str) -> String {
+        peer_name_of_host(host).unwrap().to_string()
+    }
+
+    #[test]
+    fn direct_form() {
+        assert_eq!(peer("0.myapp.pnrp.net"), "0.myapp");
+        assert_eq!(peer("0.my.app.pnrp.net"), "0.my.app");
+        assert_eq!(peer(&format!("{AUTH}.printer.pnrp.net")), format!("{AUTH}.printer"));
+        assert_eq!(
+            peer(&format!("{}.printer.pnrp.net", AUTH.to_uppercase())),
+            format!("{AUTH}.printer")
+        );
+        assert_eq!(peer("0.MyApp.PNRP.Net."), "0.MyApp");
+    }
+
+    #[test]
+    fn windows_form() {
+        assert_eq!(peer("myapp.pnrp.net"), "0.myapp");
+        assert_eq!(peer("MyApp.pnrp.net."), "0.MyApp");
+        assert_eq!(peer(&format!("printer.p{AUTH}.pnrp.net")), format!("{AUTH}.printer"));
+        assert_eq!(peer(&format!("lab.printer.P{AUTH}.pnrp.net")), format!("{AUTH}.lab.printer"));
+        assert_eq!(peer("0.pnrp.net"), "0.0");
+        assert_eq!(peer("xn--caf-dma.pnrp.net"), "0.café");
+    }
+
+    #[test]
+    fn punycode_labels_in_direct_form() {
+        assert_eq!(peer("0.xn--caf-dma.lab.pnrp.net"), "0.café.lab");
+        assert_eq!(peer("0.XN--caf-dma.pnrp.net"), "0.café");
+        assert!(matches!(
+            peer_name_of_host("0.xn--ab-!.pnrp.net"),
+            Err(HostNameError::BadPunycode(_))
+        ));
+    }
+
+    #[test]
+    fn round_trips() {
+        let long = "l".repeat(149);
+        for name in [
+            "0.myapp".to_string(),
+            "0.My.App".to_string(),
+            format!("{AUTH}.printer"),
+            "0.café".to_string(),
+            "0.日本語".to_string(),
+            format!("0.{long}"),
+        ] {
+            let peer_name: PeerName = name.parse().unwrap();
+            let host = host_name_of(&peer_name);
+            assert!(host.ends_with(".pnrp.net"));
+            assert_eq!(peer_name_of_host(&host).unwrap(), peer_name, "{host}");
+        }
+    }
+
+    #[test]
+    fn rejects() {
+        assert!(matches!(peer_name_of_host("example.com"), Err(HostNameError::NotPnrp(_))));
+        assert!(matches!(peer_name_of_host("pnrp.net"), Err(HostNameError::NotPnrp(_))));
+        assert!(matches!(peer_name_of_host("0.myapp.pnrp.net.."), Err(HostNameError::NotPnrp(_))));
+        assert!(matches!(peer_name_of_host("xpnrp.net"), Err(HostNameError::NotPnrp(_))));
+        assert!(matches!(
+            peer_name_of_host(&format!("0.{}.pnrp.net", "a".repeat(150))),
+            Err(HostNameError::PeerName(PeerNameError::ClassifierTooLong(150)))
+        ));
+        assert!(!is_pnrp_host(b".pnrp.net"));
+        assert!(is_pnrp_host(b"a.PNRP.NET."));
+        assert!(!is_pnrp_host(b"a.pnrp.network"));
+    }
+}
