@@ -1,1 +1,21 @@
-//! placeholder
+//! `pnrpd`, the PNRP daemon, and `pnrpctl`, its command-line tool.
+//!
+//! Layout:
+//! - [`node`]: the sans-IO protocol core. It owns registrations and answers resolves; it is fed
+//!   `now` and inputs through `handle_*` and drained through `poll_*`, and never touches sockets,
+//!   clocks or randomness.
+//! - [`daemon`]: the tokio driver: the Unix socket server, timers, persistence, shutdown.
+//! - [`store`]: registrations persisted atomically in the state directory.
+//! - [`config`]: `/etc/pnrp/pnrpd.toml`.
+//! - [`interfaces`]: the machine's own addresses.
+//! - [`notify`]: sd_notify readiness.
+//! - [`client`]: the blocking socket client used by `pnrpctl`.
+//! - `src/bin/pnrpd.rs`, `src/bin/pnrpctl.rs`: the binaries, which alone turn errors into messages.
+
+pub mod client;
+pub mod config;
+pub mod daemon;
+pub mod interfaces;
+pub mod node;
+pub mod notify;
+pub mod store;

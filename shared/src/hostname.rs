@@ -61,7 +61,10 @@ pub fn peer_name_of_host(host: &str) -> Result<PeerName, HostNameError> {
     }
     let host = host.strip_suffix('.').unwrap_or(host);
     let labels_text = &host[..host.len() - SUFFIX.len()];
-    let labels = labels_text.split('.').map(decode_label).collect::<Result<Vec<_>, _>>()?;
+    let labels = labels_text
+        .split('.')
+        .map(decode_label)
+        .collect::<Result<Vec<_>, _>>()?;
     let (first, rest) = labels.split_first().ok_or(HostNameError::Empty)?;
     if !rest.is_empty() {
         if let Some(authority) = parse_authority_label(first) {
@@ -111,7 +114,10 @@ mod tests {
     fn direct_form() {
         assert_eq!(peer("0.myapp.pnrp.net"), "0.myapp");
         assert_eq!(peer("0.my.app.pnrp.net"), "0.my.app");
-        assert_eq!(peer(&format!("{AUTH}.printer.pnrp.net")), format!("{AUTH}.printer"));
+        assert_eq!(
+            peer(&format!("{AUTH}.printer.pnrp.net")),
+            format!("{AUTH}.printer")
+        );
         assert_eq!(
             peer(&format!("{}.printer.pnrp.net", AUTH.to_uppercase())),
             format!("{AUTH}.printer")
@@ -123,8 +129,14 @@ mod tests {
     fn windows_form() {
         assert_eq!(peer("myapp.pnrp.net"), "0.myapp");
         assert_eq!(peer("MyApp.pnrp.net."), "0.MyApp");
-        assert_eq!(peer(&format!("printer.p{AUTH}.pnrp.net")), format!("{AUTH}.printer"));
-        assert_eq!(peer(&format!("lab.printer.P{AUTH}.pnrp.net")), format!("{AUTH}.lab.printer"));
+        assert_eq!(
+            peer(&format!("printer.p{AUTH}.pnrp.net")),
+            format!("{AUTH}.printer")
+        );
+        assert_eq!(
+            peer(&format!("lab.printer.P{AUTH}.pnrp.net")),
+            format!("{AUTH}.lab.printer")
+        );
         assert_eq!(peer("0.pnrp.net"), "0.0");
         assert_eq!(peer("xn--caf-dma.pnrp.net"), "0.café");
     }
@@ -159,13 +171,27 @@ mod tests {
 
     #[test]
     fn rejects() {
-        assert!(matches!(peer_name_of_host("example.com"), Err(HostNameError::NotPnrp(_))));
-        assert!(matches!(peer_name_of_host("pnrp.net"), Err(HostNameError::NotPnrp(_))));
-        assert!(matches!(peer_name_of_host("0.myapp.pnrp.net.."), Err(HostNameError::NotPnrp(_))));
-        assert!(matches!(peer_name_of_host("xpnrp.net"), Err(HostNameError::NotPnrp(_))));
+        assert!(matches!(
+            peer_name_of_host("example.com"),
+            Err(HostNameError::NotPnrp(_))
+        ));
+        assert!(matches!(
+            peer_name_of_host("pnrp.net"),
+            Err(HostNameError::NotPnrp(_))
+        ));
+        assert!(matches!(
+            peer_name_of_host("0.myapp.pnrp.net.."),
+            Err(HostNameError::NotPnrp(_))
+        ));
+        assert!(matches!(
+            peer_name_of_host("xpnrp.net"),
+            Err(HostNameError::NotPnrp(_))
+        ));
         assert!(matches!(
             peer_name_of_host(&format!("0.{}.pnrp.net", "a".repeat(150))),
-            Err(HostNameError::PeerName(PeerNameError::ClassifierTooLong(150)))
+            Err(HostNameError::PeerName(PeerNameError::ClassifierTooLong(
+                150
+            )))
         ));
         assert!(!is_pnrp_host(b".pnrp.net"));
         assert!(is_pnrp_host(b"a.PNRP.NET."));

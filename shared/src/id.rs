@@ -153,19 +153,39 @@ mod tests {
     #[test]
     fn p2p_id_vectors() {
         let vectors = [
-            ("0.myapp", "7d1988ee5b39113333b758591f7ccaf1bcb11d94", "6fb2595f71141af8d6bf66afd3591dbe"),
-            ("0.", "da39a3ee5e6b4b0d3255bfef95601890afd80709", "f16650999d995aca3e323e4008a7f4bd"),
-            ("0.My.App.café", "a45130a214e0bc502f2b9c4dd4b88aeb39432adb", "65601619f8dbe5ad0c285db60342ffa7"),
+            (
+                "0.myapp",
+                "7d1988ee5b39113333b758591f7ccaf1bcb11d94",
+                "6fb2595f71141af8d6bf66afd3591dbe",
+            ),
+            (
+                "0.",
+                "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+                "f16650999d995aca3e323e4008a7f4bd",
+            ),
+            (
+                "0.My.App.café",
+                "a45130a214e0bc502f2b9c4dd4b88aeb39432adb",
+                "65601619f8dbe5ad0c285db60342ffa7",
+            ),
             (
                 "4c1e8f3d2b9a0716e5d4c3b2a1908f7e6d5c4b3a.printer",
                 "550b2e5cc86dfc4c9359413e63f63c6f1322399a",
                 "32da681d24e32940356d2bcce2b73022",
             ),
-            ("0.😀", "bd4b6549a78e142a44eb9a0a512f83a787e96967", "e83584ed9e4cb55ddb1dd90384031a52"),
+            (
+                "0.😀",
+                "bd4b6549a78e142a44eb9a0a512f83a787e96967",
+                "e83584ed9e4cb55ddb1dd90384031a52",
+            ),
         ];
         for (name, classifier, p2p) in vectors {
             let name: PeerName = name.parse().unwrap();
-            assert_eq!(hex(&classifier_hash(name.classifier())), classifier, "{name}");
+            assert_eq!(
+                hex(&classifier_hash(name.classifier())),
+                classifier,
+                "{name}"
+            );
             assert_eq!(hex(&P2pId::of(&name).0), p2p, "{name}");
         }
     }

@@ -247,7 +247,10 @@ pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
     let (message, rest) = postcard::take_from_bytes(payload)
         .map_err(|error| FrameError::Malformed(error.to_string()))?;
     if !rest.is_empty() {
-        return Err(FrameError::Malformed(format!("{} trailing bytes", rest.len())));
+        return Err(FrameError::Malformed(format!(
+            "{} trailing bytes",
+            rest.len()
+        )));
     }
     Ok(message)
 }
@@ -277,8 +280,14 @@ mod tests {
         Registration {
             name: "0.myapp".parse().unwrap(),
             addresses: vec![
-                ScopedAddr { ip: "fe80::1".parse().unwrap(), scope_id: 2 },
-                ScopedAddr { ip: Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped(), scope_id: 0 },
+                ScopedAddr {
+                    ip: "fe80::1".parse().unwrap(),
+                    scope_id: 2,
+                },
+                ScopedAddr {
+                    ip: Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped(),
+                    scope_id: 0,
+                },
             ],
             port: Some(8080),
             comment: Some("the lab printer".into()),
@@ -288,10 +297,16 @@ mod tests {
     #[test]
     fn round_trips_every_message() {
         let requests = [
-            Request::Resolve { name: "0.x".parse().unwrap() },
-            Request::ResolveAddress { address: registration().addresses[0] },
+            Request::Resolve {
+                name: "0.x".parse().unwrap(),
+            },
+            Request::ResolveAddress {
+                address: registration().addresses[0],
+            },
             Request::Register(registration()),
-            Request::Unregister { name: "0.x".parse().unwrap() },
+            Request::Unregister {
+                name: "0.x".parse().unwrap(),
+            },
             Request::List,
             Request::Status,
         ];
@@ -322,7 +337,10 @@ mod tests {
                 registrations: 1,
                 state_dir: "/var/lib/pnrp".into(),
             }),
-            Response::Error { kind: ErrorKind::BadRequest, message: "no".into() },
+            Response::Error {
+                kind: ErrorKind::BadRequest,
+                message: "no".into(),
+            },
         ];
         for response in responses {
             let frame = encode_frame(&response).unwrap();
@@ -333,29 +351,49 @@ mod tests {
     #[test]
     fn rejects_malformed_frames() {
         assert_eq!(frame_length([0; 4]), Err(FrameError::Empty));
-        assert_eq!(frame_length([0xff; 4]), Err(FrameError::TooLarge(u32::MAX as usize)));
-        assert_eq!(frame_length((MAX_FRAME_LEN as u32).to_be_bytes()), Ok(MAX_FRAME_LEN));
+        assert_eq!(
+            frame_length([0xff; 4]),
+            Err(FrameError::TooLarge(u32::MAX as usize))
+        );
+        assert_eq!(
+            frame_length((MAX_FRAME_LEN as u32).to_be_bytes()),
+            Ok(MAX_FRAME_LEN)
+        );
 
         let mut frame = encode_frame(&Request::List).unwrap();
         frame[HEADER_LEN] = 9;
-        assert_eq!(decode_frame::<Request>(&frame), Err(FrameError::UnsupportedVersion(9)));
+        assert_eq!(
+            decode_frame::<Request>(&frame),
+            Err(FrameError::UnsupportedVersion(9))
+        );
 
         let frame = encode_frame(&Request::Status).unwrap();
         let mut trailing = frame.clone();
         trailing.push(0);
-        assert!(matches!(decode_frame::<Request>(&trailing), Err(FrameError::Malformed(_))));
-        assert!(matches!(decode_frame::<Request>(&frame[..3]), Err(FrameError::Empty)));
+        assert!(matches!(
+            decode_frame::<Request>(&trailing),
+            Err(FrameError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode_frame::<Request>(&frame[..3]),
+            Err(FrameError::Empty)
+        ));
 
         // A bad peer name inside an otherwise well-formed frame.
-        let mut bad =
-            postcard::to_extend("9.nope", vec![0, 0, 0, 0, PROTOCOL_VERSION, 0]).unwrap();
+        let mut bad = postcard::to_extend("9.nope", vec![0, 0, 0, 0, PROTOCOL_VERSION, 0]).unwrap();
         let length = (bad.len() - HEADER_LEN) as u32;
         bad[..4].copy_from_slice(&length.to_be_bytes());
-        assert!(matches!(decode_frame::<Request>(&bad), Err(FrameError::Malformed(_))));
+        assert!(matches!(
+            decode_frame::<Request>(&bad),
+            Err(FrameError::Malformed(_))
+        ));
 
         // A huge announced vector length must fail without allocating it.
         let body = [PROTOCOL_VERSION, 2, 0xff, 0xff, 0xff, 0xff, 0x0f];
-        assert!(matches!(decode_body::<Request>(&body), Err(FrameError::Malformed(_))));
+        assert!(matches!(
+            decode_body::<Request>(&body),
+            Err(FrameError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -375,9 +413,15 @@ mod tests {
 
     #[test]
     fn scoped_addr_helpers() {
-        let link_local = ScopedAddr { ip: "fe80::1".parse().unwrap(), scope_id: 3 };
+        let link_local = ScopedAddr {
+            ip: "fe80::1".parse().unwrap(),
+            scope_id: 3,
+        };
         assert!(link_local.is_link_local());
-        let mapped = ScopedAddr { ip: Ipv4Addr::new(10, 1, 2, 3).to_ipv6_mapped(), scope_id: 0 };
+        let mapped = ScopedAddr {
+            ip: Ipv4Addr::new(10, 1, 2, 3).to_ipv6_mapped(),
+            scope_id: 0,
+        };
         assert_eq!(mapped.ipv4(), Some(Ipv4Addr::new(10, 1, 2, 3)));
         assert!(!mapped.is_link_local());
     }

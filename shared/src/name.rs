@@ -100,7 +100,10 @@ impl PeerName {
     /// Builds a peer name from its parts, validating the classifier.
     pub fn new(authority: Authority, classifier: &str) -> Result<Self, PeerNameError> {
         validate_classifier(classifier)?;
-        Ok(PeerName { authority, classifier: classifier.to_owned() })
+        Ok(PeerName {
+            authority,
+            classifier: classifier.to_owned(),
+        })
     }
 
     /// The authority part.
@@ -134,8 +137,9 @@ impl FromStr for PeerName {
     type Err = PeerNameError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let (authority, classifier) =
-            text.split_once('.').ok_or_else(|| PeerNameError::MissingDot(text.into()))?;
+        let (authority, classifier) = text
+            .split_once('.')
+            .ok_or_else(|| PeerNameError::MissingDot(text.into()))?;
         PeerName::new(Authority::parse(authority)?, classifier)
     }
 }
@@ -189,7 +193,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_authorities() {
-        for bad in ["1.x", "00.x", ".x", "A.x", &format!("{}.x", SECURED.to_uppercase())] {
+        for bad in [
+            "1.x",
+            "00.x",
+            ".x",
+            "A.x",
+            &format!("{}.x", SECURED.to_uppercase()),
+        ] {
             assert!(
                 matches!(bad.parse::<PeerName>(), Err(PeerNameError::BadAuthority(_))),
                 "{bad}"
@@ -199,7 +209,10 @@ mod tests {
             format!("{}g.x", &SECURED[..39]).parse::<PeerName>(),
             Err(PeerNameError::BadAuthority(_))
         ));
-        assert!(matches!("0myapp".parse::<PeerName>(), Err(PeerNameError::MissingDot(_))));
+        assert!(matches!(
+            "0myapp".parse::<PeerName>(),
+            Err(PeerNameError::MissingDot(_))
+        ));
     }
 
     #[test]
@@ -219,7 +232,10 @@ mod tests {
             format!("0.{emoji}").parse::<PeerName>(),
             Err(PeerNameError::ClassifierTooLong(150))
         );
-        assert_eq!("0.a\0b".parse::<PeerName>(), Err(PeerNameError::ClassifierHasNul));
+        assert_eq!(
+            "0.a\0b".parse::<PeerName>(),
+            Err(PeerNameError::ClassifierHasNul)
+        );
     }
 
     #[test]

@@ -76,7 +76,9 @@ pub fn decode(input: &str) -> Result<String, PunycodeError> {
         let mut k = BASE;
         loop {
             let digit = digit_value(bytes.next().ok_or(PunycodeError)?).ok_or(PunycodeError)?;
-            i = i.checked_add(digit.checked_mul(weight).ok_or(PunycodeError)?).ok_or(PunycodeError)?;
+            i = i
+                .checked_add(digit.checked_mul(weight).ok_or(PunycodeError)?)
+                .ok_or(PunycodeError)?;
             let t = threshold(k, bias);
             if digit < t {
                 break;
@@ -112,7 +114,12 @@ pub fn encode(input: &str) -> String {
     let mut bias = INITIAL_BIAS;
     let total = code_points.len() as u32;
     while handled < total {
-        let next = code_points.iter().copied().filter(|&point| point >= n).min().unwrap_or(n);
+        let next = code_points
+            .iter()
+            .copied()
+            .filter(|&point| point >= n)
+            .min()
+            .unwrap_or(n);
         delta += (next - n) * (handled + 1);
         n = next;
         for &point in &code_points {

@@ -1,0 +1,330 @@
+//! The tokio driver: moves requests between the Unix socket and the [`Node`], owns the timers and
+//! persists registrations. It holds no protocol logic of its own.
+//!
+//! One task (`run`) owns the node, the store and every pending resolve; each client connection is a
+//! task that decodes frames and sends [`Command`]s to it over a channel. Shutdown (the future passed
+//! to `run` completing, e.g. on SIGTERM) stops accepting, answers what is in flight with an error,
+//! and removes the socket file.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pnrp_shared::ipc::{self, ErrorKind, FrameError, Request, Response, Status, HEADER_LEN};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tracing::{debug, info, warn};
+
+use crate::interfaces;
+use crate::node::{Event, Node, QueryId};
+use crate::store::{Store, StoreError};
+
+/// How long a client may stay silent before its connection is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a started frame may take to arrive whole.
+const FRAME_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most client connections served at once; more are closed at once (clients retry or fail fast).
+const MAX_CONNECTIONS: usize = 512;
+/// How often the machine's addresses are re-read for automatic registrations.
+const ADDRESS_REFRESH: Duration = Duration::from_secs(2);
+
+/// What the daemon needs to run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The Unix socket to serve.
+    pub socket: PathBuf,
+    /// The state directory.
+    pub state_dir: PathBuf,
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The state directory is unusable.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The socket could not be set up.
+    #[error("socket {path}: {message}")]
+    Socket {
+        /// The socket path.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// A request from a connection, with where to send the answer.
+#[derive(Debug)]
+struct Command {
+    request: Request,
+    reply: oneshot::Sender<Response>,
+}
+
+/// Runs the daemon until `shutdown` completes. `ready` is called once the socket accepts clients.
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
+    ready: impl FnOnce(),
+) -> Result<(), DaemonError> {
+    let store = Store::open(&settings.state_dir)?;
+    let started = Instant::now();
+    let mut node = Node::new();
+    node.handle_local_addresses(started, interfaces::local_addresses());
+    let saved = store.load()?;
+    info!(count = saved.len(), dir = %store.dir().display(), "loaded registrations");
+    for registration in saved {
+        node.register(started, registration);
+    }
+
+    let listener = bind(&settings.socket)?;
+    info!(socket = %settings.socket.display(), "listening");
+    let (commands, mut incoming) = mpsc::channel::<Command>(256);
+    let accept = tokio::spawn(accept_loop(listener, commands));
+    ready();
+
+    let mut pending: HashMap<QueryId, oneshot::Sender<Response>> = HashMap::new();
+    let mut refresh = tokio::time::interval(ADDRESS_REFRESH);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    loop {
+        let deadline = node.poll_timeout();
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(command) = incoming.recv() => {
+                handle_command(&mut node, &store, &mut pending, started, command);
+            }
+            () = sleep_until(deadline), if deadline.is_some() => node.handle_timeout(Instant::now()),
+            _ = refresh.tick() => {
+                node.handle_local_addresses(Instant::now(), interfaces::local_addresses());
+            }
+        }
+        while let Some(event) = node.poll_event() {
+            match event {
+                Event::Resolved { query, records } => {
+                    if let Some(reply) = pending.remove(&query) {
+                        let response = if records.is_empty() {
+                            Response::NotFound
+                        } else {
+                            Response::Resolved(records)
+                        };
+                        let _ = reply.send(response);
+                    }
+                }
+            }
+        }
+    }
+
+    info!("shutting down");
+    accept.abort();
+    if let Err(error) = std::fs::remove_file(&settings.socket) {
+        warn!(%error, "could not remove the socket file");
+    }
+    Ok(())
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    if let Some(deadline) = deadline {
+        tokio::time::sleep_until(deadline.into()).await;
+    }
+}
+
+fn handle_command(
+    node: &mut Node,
+    store: &Store,
+    pending: &mut HashMap<QueryId, oneshot::Sender<Response>>,
+    started: Instant,
+    Command { request, reply }: Command,
+) {
+    let now = Instant::now();
+    let response = match request {
+        Request::Resolve { name } => {
+            let query = node.start_resolve(now, &name);
+            pending.insert(query, reply);
+            return;
+        }
+        Request::ResolveAddress { address } => {
+            let names = node.names_at(&address);
+            if names.is_empty() {
+                Response::NotFound
+            } else {
+                Response::Names(names)
+            }
+        }
+        Request::Register(registration) => match registration.validate() {
+            Err(message) => Response::Error {
+                kind: ErrorKind::BadRequest,
+                message,
+            },
+            Ok(()) => {
+                let mut saved = node.saved_registrations();
+                saved.retain(|existing| existing.name != registration.name);
+                saved.push(registration.clone());
+                match store.save(&saved) {
+                    Ok(()) => {
+                        info!(name = %registration.name, "registered");
+                        Response::Registered(node.register(now, registration))
+                    }
+                    Err(error) => storage_error(error),
+                }
+            }
+        },
+        Request::Unregister { name } => {
+            if node.is_registered(&name) {
+                let mut saved = node.saved_registrations();
+                saved.retain(|existing| existing.name != name);
+                match store.save(&saved) {
+                    Ok(()) => {
+                        node.unregister(now, &name);
+                        info!(%name, "unregistered");
+                        Response::Unregistered
+                    }
+                    Err(error) => storage_error(error),
+                }
+            } else {
+                Response::Error {
+                    kind: ErrorKind::NotRegistered,
+                    message: format!("{name} is not registered on this node"),
+                }
+            }
+        }
+        Request::List => Response::Registrations(node.registrations()),
+        Request::Status => Response::Status(Status {
+            version: env!("CARGO_PKG_VERSION").into(),
+            uptime_secs: now.duration_since(started).as_secs(),
+            registrations: node.registrations().len() as u32,
+            state_dir: store.dir().display().to_string(),
+        }),
+    };
+    let _ = reply.send(response);
+}
+
+fn storage_error(error: StoreError) -> Response {
+    warn!(%error, "could not persist registrations");
+    Response::Error {
+        kind: ErrorKind::Storage,
+        message: format!("not saved, nothing changed: {error}"),
+    }
+}
+
+/// Binds the socket, replacing a stale file but never a live daemon's socket; any local user may
+/// connect (resolving is open to all).
+fn bind(path: &Path) -> Result<UnixListener, DaemonError> {
+    let socket_error = |message: String| DaemonError::Socket {
+        path: path.into(),
+        message,
+    };
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)
+            .map_err(|error| socket_error(format!("cannot create its directory: {error}")))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(socket_error(
+                "another pnrpd is already listening there".into(),
+            ));
+        }
+        std::fs::remove_file(path)
+            .map_err(|error| socket_error(format!("cannot remove the stale socket: {error}")))?;
+    }
+    let listener = UnixListener::bind(path).map_err(|error| socket_error(error.to_string()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
+        .map_err(|error| socket_error(format!("cannot open it to all users: {error}")))?;
+    Ok(listener)
+}
+
+async fn accept_loop(listener: UnixListener, commands: mpsc::Sender<Command>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            debug!("too many clients; closing a connection");
+            continue;
+        };
+        let commands = commands.clone();
+        tokio::spawn(async move {
+            serve(stream, commands).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Serves one client: frames in, frames out, until it closes, idles or sends garbage.
+async fn serve(mut stream: UnixStream, commands: mpsc::Sender<Command>) {
+    loop {
+        let mut header = [0; HEADER_LEN];
+        match tokio::time::timeout(IDLE_TIMEOUT, stream.read_exact(&mut header)).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        let request = match read_body(&mut stream, header).await {
+            Ok(request) => request,
+            Err(error) => {
+                debug!(%error, "bad frame from a client");
+                let kind = match error {
+                    FrameError::UnsupportedVersion(_) => ErrorKind::UnsupportedVersion,
+                    _ => ErrorKind::BadRequest,
+                };
+                let response = Response::Error {
+                    kind,
+                    message: error.to_string(),
+                };
+                let _ = write_response(&mut stream, &response).await;
+                return;
+            }
+        };
+        let (reply, answer) = oneshot::channel();
+        let response = match commands.send(Command { request, reply }).await {
+            Ok(()) => answer.await.ok(),
+            Err(_) => None,
+        };
+        let response = response.unwrap_or(Response::Error {
+            kind: ErrorKind::Unavailable,
+            message: "pnrpd is shutting down".into(),
+        });
+        if write_response(&mut stream, &response).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn read_body(
+    stream: &mut UnixStream,
+    header: [u8; HEADER_LEN],
+) -> Result<Request, FrameError> {
+    let length = ipc::frame_length(header)?;
+    let mut body = vec![0; length];
+    match tokio::time::timeout(FRAME_TIMEOUT, stream.read_exact(&mut body)).await {
+        Ok(Ok(_)) => ipc::decode_body(&body),
+        _ => Err(FrameError::Malformed("frame cut short".into())),
+    }
+}
+
+async fn write_response(stream: &mut UnixStream, response: &Response) -> std::io::Result<()> {
+    let frame = ipc::encode_frame(response).unwrap_or_else(|error| {
+        ipc::encode_frame(&Response::Error {
+            kind: ErrorKind::Unavailable,
+            message: format!("answer too large: {error}"),
+        })
+        .unwrap_or_default()
+    });
+    tokio::time::timeout(FRAME_TIMEOUT, stream.write_all(&frame))
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+}

@@ -1,0 +1,199 @@
+//! Registrations persisted in the state directory.
+//!
+//! One JSON file, `registrations.json`, replaced atomically (write a temporary file, fsync it,
+//! rename it over the old one, fsync the directory) before a change is acknowledged, so that
+//! `kill -9` at any moment leaves either the old or the new set, never a torn file. A lock file
+//! keeps two daemons off the same directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use pnrp_shared::ipc::Registration;
+use serde::{Deserialize, Serialize};
+
+const FILE_NAME: &str = "registrations.json";
+const LOCK_NAME: &str = "lock";
+
+/// Why the state directory could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file system operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another daemon holds the state directory.
+    #[error("{0} is in use by another pnrpd")]
+    Locked(PathBuf),
+    /// The registrations file is not ours or is damaged; it is left untouched.
+    #[error("{path} is damaged ({message}); move it aside to start afresh")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    version: u32,
+    registrations: Vec<Registration>,
+}
+
+/// The state directory, locked for this process while the value lives.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    _lock: File,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.into(),
+        source,
+    }
+}
+
+impl Store {
+    /// Creates the directory if needed and takes its lock.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(io_error(dir))?;
+        let lock_path = dir.join(LOCK_NAME);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o644)
+            .open(&lock_path)
+            .map_err(io_error(&lock_path))?;
+        // SAFETY: flock on a descriptor we own; it is released when the file closes.
+        let locked = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if locked != 0 {
+            return Err(StoreError::Locked(dir.into()));
+        }
+        Ok(Store {
+            dir: dir.into(),
+            _lock: lock,
+        })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Reads the saved registrations (none when nothing was ever saved).
+    pub fn load(&self) -> Result<Vec<Registration>, StoreError> {
+        let path = self.dir.join(FILE_NAME);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        let saved: Saved = serde_json::from_slice(&bytes).map_err(|error| StoreError::Corrupt {
+            path: path.clone(),
+            message: error.to_string(),
+        })?;
+        if saved.version != 1 {
+            return Err(StoreError::Corrupt {
+                path,
+                message: format!("unknown format version {}", saved.version),
+            });
+        }
+        Ok(saved.registrations)
+    }
+
+    /// Replaces the saved registrations atomically and durably.
+    pub fn save(&self, registrations: &[Registration]) -> Result<(), StoreError> {
+        let path = self.dir.join(FILE_NAME);
+        let temporary = self.dir.join(format!("{FILE_NAME}.tmp"));
+        let saved = Saved {
+            version: 1,
+            registrations: registrations.to_vec(),
+        };
+        let mut bytes = serde_json::to_vec_pretty(&saved).map_err(|error| StoreError::Io {
+            path: path.clone(),
+            source: std::io::Error::other(error),
+        })?;
+        bytes.push(b'\n');
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o644)
+            .open(&temporary)
+            .map_err(io_error(&temporary))?;
+        file.write_all(&bytes).map_err(io_error(&temporary))?;
+        file.sync_all().map_err(io_error(&temporary))?;
+        fs::rename(&temporary, &path).map_err(io_error(&path))?;
+        File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io_error(&self.dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registration(name: &str) -> Registration {
+        Registration {
+            name: name.parse().unwrap(),
+            addresses: vec![],
+            port: Some(80),
+            comment: Some("hi".into()),
+        }
+    }
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("pnrpd-store-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn saves_and_loads() {
+        let dir = temp_dir("roundtrip");
+        let store = Store::open(&dir).unwrap();
+        assert!(store.load().unwrap().is_empty());
+        let registrations = vec![registration("0.a"), registration("0.b")];
+        store.save(&registrations).unwrap();
+        assert_eq!(store.load().unwrap(), registrations);
+        store.save(&registrations[..1]).unwrap();
+        assert_eq!(store.load().unwrap(), registrations[..1]);
+        assert!(!dir.join("registrations.json.tmp").exists());
+        drop(store);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn second_open_is_locked() {
+        let dir = temp_dir("lock");
+        let store = Store::open(&dir).unwrap();
+        assert!(matches!(Store::open(&dir), Err(StoreError::Locked(_))));
+        drop(store);
+        assert!(Store::open(&dir).is_ok());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn corrupt_file_is_reported_not_replaced() {
+        let dir = temp_dir("corrupt");
+        let store = Store::open(&dir).unwrap();
+        fs::write(dir.join(FILE_NAME), b"{not json").unwrap();
+        assert!(matches!(store.load(), Err(StoreError::Corrupt { .. })));
+        assert_eq!(fs::read(dir.join(FILE_NAME)).unwrap(), b"{not json");
+        fs::remove_dir_all(dir).unwrap();
+    }
+}
