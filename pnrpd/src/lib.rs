@@ -10,8 +10,10 @@
 //! - [`interfaces`]: the machine's own addresses.
 //! - [`notify`]: sd_notify readiness.
 //! - [`client`]: the blocking socket client used by `pnrpctl`.
-//! - `src/bin/pnrpd.rs`, `src/bin/pnrpctl.rs`: the binaries, which alone turn errors into messages.
+//! - [`cli`]: the command lines of `pnrpd` and `pnrpctl`, the only places errors become messages;
+//!   `src/bin/` holds their one-line `main`s.
 
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod daemon;

@@ -1,0 +1,70 @@
+#!/bin/sh
+# install.sh — install pnrp: NSS module, pnrpd, pnrpctl, systemd unit, default config, and the
+# pnrp source in nsswitch.conf. Builds nothing unless --build is given. Safe to run again.
+# Usage: [DESTDIR=/stage] [PREFIX=/usr/local] [BUILD_DIR=target/release] [LIBDIR=...] install.sh [--build]
+#   --build    first run `cargo build --release -p nss_pnrp -p pnrpd` in the repo root
+#   DESTDIR    root prefix to stage into (default: the live system; then ldconfig/systemctl run)
+#   PREFIX     pnrpd goes to $PREFIX/sbin, pnrpctl to $PREFIX/bin (default /usr/local)
+#   BUILD_DIR  where the built artifacts are (default <repo>/target/release)
+#   LIBDIR     override the detected multiarch library dir for libnss_pnrp.so.2
+# Uninstall with uninstall.sh and the same variables.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=paths.sh
+. "$here/paths.sh"
+
+case ${1:-} in
+    --build) build=1 ;;
+    "") build=0 ;;
+    *) echo "usage: $0 [--build]" >&2; exit 2 ;;
+esac
+need_root
+
+if [ "$build" = 1 ]; then
+    command -v cargo >/dev/null || { echo "$0: cargo not found (build as your user first?)" >&2; exit 1; }
+    (cd "$REPO" && cargo build --release -p nss_pnrp -p pnrpd)
+fi
+for f in libnss_pnrp.so pnrpd pnrpctl; do
+    [ -f "$BUILD_DIR/$f" ] || { echo "$0: $BUILD_DIR/$f missing; build first or pass --build" >&2; exit 1; }
+done
+
+# put MODE SRC DST: copy to a temp name beside DST, then rename, so running processes that have
+# the old library mapped keep a valid file.
+put() {
+    mkdir -p "$(dirname "$3")"
+    install -m "$1" "$2" "$3.pnrp-new"
+    mv -f "$3.pnrp-new" "$3"
+    echo "installed $3"
+}
+
+put 0644 "$BUILD_DIR/libnss_pnrp.so" "$DESTDIR$NSS_LIB"
+if [ -z "$DESTDIR" ]; then ldconfig; else echo "DESTDIR set: skipping ldconfig"; fi
+put 0755 "$BUILD_DIR/pnrpd" "$DESTDIR$DAEMON"
+put 0755 "$BUILD_DIR/pnrpctl" "$DESTDIR$CTL"
+
+unit=$(mktemp)
+trap 'rm -f "$unit"' EXIT INT TERM
+sed "s|@PREFIX@|$PREFIX|g" "$here/pnrpd.service.in" >"$unit"
+put 0644 "$unit" "$DESTDIR$UNIT"
+
+# Never overwrite an admin's config: ship ours beside it as .dist instead.
+if [ ! -e "$DESTDIR$CONF" ]; then
+    put 0644 "$here/pnrpd.toml" "$DESTDIR$CONF"
+elif cmp -s "$here/pnrpd.toml" "$DESTDIR$CONF"; then
+    echo "$DESTDIR$CONF is up to date"
+else
+    put 0644 "$here/pnrpd.toml" "$DESTDIR$CONF.dist"
+    echo "kept your $DESTDIR$CONF; the shipped default is in $CONF.dist"
+fi
+
+if [ -f "$DESTDIR/etc/nsswitch.conf" ]; then
+    "$here/nsswitch.sh" add "$DESTDIR/etc/nsswitch.conf"
+else
+    echo "no $DESTDIR/etc/nsswitch.conf: add 'pnrp [!UNAVAIL=return]' before dns on its hosts: line yourself"
+fi
+
+if live_systemd; then
+    systemctl daemon-reload
+    systemctl try-restart pnrpd.service || echo "warning: restarting pnrpd failed; see journalctl -u pnrpd" >&2
+    echo "start it with: systemctl enable --now pnrpd"
+fi

@@ -1,0 +1,40 @@
+# paths.sh — sourced by install.sh and uninstall.sh so both agree on where things go.
+# Inputs (environment): DESTDIR (default empty), PREFIX (default /usr/local),
+# BUILD_DIR (default <repo>/target/release), LIBDIR (default: detected, see below).
+# Expects $here (the packaging directory) to be set; checked through install.sh (shellcheck -x).
+# shellcheck shell=sh
+PATH=$PATH:/usr/sbin:/sbin
+DESTDIR=${DESTDIR:-}
+PREFIX=${PREFIX:-/usr/local}
+REPO=$(dirname "$here")
+BUILD_DIR=${BUILD_DIR:-$REPO/target/release}
+
+# The NSS module must sit where glibc's dlopen("libnss_pnrp.so.2") finds it, i.e. next to
+# libnss_files.so.2 — not /usr/local/lib, which is not in every distribution's search path.
+detect_libdir() {
+    ma=$(gcc -print-multiarch 2>/dev/null || true)
+    [ -n "$ma" ] || ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || true)
+    if [ -n "$ma" ]; then echo "/usr/lib/$ma"; return; fi
+    nss=$(ldconfig -p 2>/dev/null | awk '$1 == "libnss_files.so.2" { print $NF; exit }')
+    if [ -n "$nss" ]; then dirname "$nss"; return; fi
+    if [ -d /usr/lib64 ]; then echo /usr/lib64; else echo /usr/lib; fi
+}
+LIBDIR=${LIBDIR:-$(detect_libdir)}
+
+NSS_LIB=$LIBDIR/libnss_pnrp.so.2
+DAEMON=$PREFIX/sbin/pnrpd
+CTL=$PREFIX/bin/pnrpctl
+UNIT=/etc/systemd/system/pnrpd.service
+CONF=/etc/pnrp/pnrpd.toml
+STATE_DIR=/var/lib/pnrp
+
+# True when we act on the running system (not a staging DESTDIR) and systemd is PID 1.
+live_systemd() { [ -z "$DESTDIR" ] && [ -d /run/systemd/system ]; }
+
+# Live installs need root; say so before touching anything.
+need_root() {
+    if [ -z "$DESTDIR" ] && [ "$(id -u)" -ne 0 ]; then
+        echo "$0: run as root, or set DESTDIR to stage into a directory" >&2
+        exit 1
+    fi
+}

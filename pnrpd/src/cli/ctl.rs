@@ -1,0 +1,408 @@
+//! `pnrpctl`: register, resolve and inspect peer names through `pnrpd`. See `pnrpctl --help`.
+//!
+//! Exit codes: 0 success, 1 error, 2 bad usage, 3 not found, 4 daemon unreachable.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use pnrp_shared::ipc::{
+    ErrorKind, Record, Registration, RegistrationInfo, Request, Response, ScopedAddr,
+    DEFAULT_SOCKET_PATH,
+};
+use pnrp_shared::{host_name_of, hostname, peer_name_of_host, PeerName};
+use crate::client::{self, ClientError};
+use crate::interfaces::interface_index;
+use serde_json::json;
+
+const EXIT_ERROR: u8 = 1;
+const EXIT_NOT_FOUND: u8 = 3;
+const EXIT_UNREACHABLE: u8 = 4;
+
+/// Register, resolve and inspect PNRP peer names.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    after_help = "Exit codes: 0 success, 1 error, 2 bad usage, 3 not found, 4 pnrpd unreachable."
+)]
+struct Args {
+    /// The daemon's socket
+    #[arg(long, global = true, env = "PNRP_SOCKET", default_value = DEFAULT_SOCKET_PATH)]
+    socket: PathBuf,
+    /// Print data as JSON
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Publish a peer name from this machine
+    Register {
+        /// e.g. 0.myapp
+        peer_name: PeerName,
+        /// An address to publish (repeatable; fe80::1%eth0 for link-local). Default: this
+        /// machine's non-loopback addresses, followed as they change
+        #[arg(long = "address", value_name = "IP", value_parser = parse_address)]
+        addresses: Vec<ScopedAddr>,
+        /// Application port published with the addresses
+        #[arg(long)]
+        port: Option<u16>,
+        /// Free text shown to resolvers
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Withdraw a peer name this machine publishes
+    Unregister {
+        /// e.g. 0.myapp
+        peer_name: PeerName,
+    },
+    /// List the names this machine publishes
+    List,
+    /// Resolve a peer name (0.myapp) or host name (0.myapp.pnrp.net)
+    Resolve {
+        /// A peer name or a host name under pnrp.net
+        name: String,
+    },
+    /// Print the host name of a peer name
+    Hostname {
+        /// e.g. 0.myapp
+        peer_name: PeerName,
+    },
+    /// Print the peer name of a host name under pnrp.net
+    Peername {
+        /// e.g. 0.myapp.pnrp.net or myapp.pnrp.net
+        host_name: String,
+    },
+    /// Show the daemon's state
+    Status,
+}
+
+/// `2001:db8::1`, `192.0.2.1` (carried v4-mapped) or `fe80::1%eth0` / `fe80::1%2`.
+fn parse_address(text: &str) -> Result<ScopedAddr, String> {
+    let (ip_text, scope) = match text.split_once('%') {
+        Some((ip, scope)) => (ip, Some(scope)),
+        None => (text, None),
+    };
+    let ip: IpAddr = ip_text
+        .parse()
+        .map_err(|_| format!("{ip_text:?} is not an IP address"))?;
+    let ip = match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        IpAddr::V6(v6) => v6,
+    };
+    let scope_id = match scope {
+        None => 0,
+        Some(scope) => scope
+            .parse()
+            .ok()
+            .or_else(|| interface_index(scope))
+            .ok_or_else(|| format!("no network interface {scope:?}"))?,
+    };
+    let address = ScopedAddr { ip, scope_id };
+    if address.is_link_local() && scope_id == 0 {
+        return Err(format!("link-local {ip} needs its interface: {ip}%eth0"));
+    }
+    Ok(address)
+}
+
+fn format_address(address: &ScopedAddr) -> String {
+    if let Some(v4) = address.ipv4() {
+        return v4.to_string();
+    }
+    if address.scope_id == 0 {
+        return address.ip.to_string();
+    }
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: the buffer has IF_NAMESIZE bytes, as if_indextoname requires.
+    let found = unsafe { libc::if_indextoname(address.scope_id, name.as_mut_ptr()) };
+    if found.is_null() {
+        format!("{}%{}", address.ip, address.scope_id)
+    } else {
+        // SAFETY: on success the buffer holds a NUL-terminated name.
+        let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
+        format!("{}%{}", address.ip, name.to_string_lossy())
+    }
+}
+
+/// A host name if it ends in `.pnrp.net`, else a peer name.
+fn parse_query(text: &str) -> Result<PeerName, String> {
+    if hostname::is_pnrp_host(text.as_bytes()) {
+        peer_name_of_host(text).map_err(|error| error.to_string())
+    } else {
+        text.parse()
+            .map_err(|error: pnrp_shared::PeerNameError| error.to_string())
+    }
+}
+
+/// Runs the program with these arguments (the first is the program name).
+pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let args = Args::parse_from(args);
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, message)) => {
+            eprintln!("pnrpctl: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+type Failure = (u8, String);
+
+fn ask(args: &Args, request: &Request) -> Result<Response, Failure> {
+    match client::request(&args.socket, request, Duration::from_secs(10)) {
+        Ok(Response::Error { kind, message }) => {
+            let code = match kind {
+                ErrorKind::NotRegistered => EXIT_NOT_FOUND,
+                _ => EXIT_ERROR,
+            };
+            Err((code, message))
+        }
+        Ok(response) => Ok(response),
+        Err(error @ ClientError::Unreachable { .. }) => {
+            Err((EXIT_UNREACHABLE, format!("{error} (is pnrpd running?)")))
+        }
+        Err(error) => Err((EXIT_UNREACHABLE, error.to_string())),
+    }
+}
+
+fn unexpected(response: Response) -> Failure {
+    (
+        EXIT_ERROR,
+        format!("unexpected answer from pnrpd: {response:?}"),
+    )
+}
+
+fn run(args: &Args) -> Result<(), Failure> {
+    match &args.command {
+        Command::Register {
+            peer_name,
+            addresses,
+            port,
+            comment,
+        } => {
+            let registration = Registration {
+                name: peer_name.clone(),
+                addresses: addresses.clone(),
+                port: *port,
+                comment: comment.clone(),
+            };
+            registration
+                .validate()
+                .map_err(|message| (EXIT_ERROR, message))?;
+            match ask(args, &Request::Register(registration))? {
+                Response::Registered(info) => print_registrations(args, &[info], true),
+                other => return Err(unexpected(other)),
+            }
+        }
+        Command::Unregister { peer_name } => {
+            match ask(
+                args,
+                &Request::Unregister {
+                    name: peer_name.clone(),
+                },
+            )? {
+                Response::Unregistered => {
+                    if args.json {
+                        println!("{}", json!({ "unregistered": peer_name.to_string() }));
+                    } else {
+                        println!("unregistered {peer_name}");
+                    }
+                }
+                other => return Err(unexpected(other)),
+            }
+        }
+        Command::List => match ask(args, &Request::List)? {
+            Response::Registrations(list) => print_registrations(args, &list, false),
+            other => return Err(unexpected(other)),
+        },
+        Command::Resolve { name } => {
+            let name = parse_query(name).map_err(|message| (EXIT_ERROR, message))?;
+            match ask(args, &Request::Resolve { name: name.clone() })? {
+                Response::Resolved(records) => print_records(args, &name, &records),
+                Response::NotFound => {
+                    return Err((EXIT_NOT_FOUND, format!("{name}: not found")));
+                }
+                other => return Err(unexpected(other)),
+            }
+        }
+        Command::Hostname { peer_name } => {
+            let host = host_name_of(peer_name);
+            if args.json {
+                println!(
+                    "{}",
+                    json!({ "peer_name": peer_name.to_string(), "host_name": host })
+                );
+            } else {
+                println!("{host}");
+            }
+        }
+        Command::Peername { host_name } => {
+            let peer =
+                peer_name_of_host(host_name).map_err(|error| (EXIT_ERROR, error.to_string()))?;
+            if args.json {
+                println!(
+                    "{}",
+                    json!({ "host_name": host_name, "peer_name": peer.to_string() })
+                );
+            } else {
+                println!("{peer}");
+            }
+        }
+        Command::Status => match ask(args, &Request::Status)? {
+            Response::Status(status) => {
+                if args.json {
+                    println!(
+                        "{}",
+                        json!({
+                            "version": status.version,
+                            "uptime_secs": status.uptime_secs,
+                            "registrations": status.registrations,
+                            "state_dir": status.state_dir,
+                            "socket": args.socket.display().to_string(),
+                        })
+                    );
+                } else {
+                    println!(
+                        "pnrpd {} running for {}s",
+                        status.version, status.uptime_secs
+                    );
+                    println!("socket:        {}", args.socket.display());
+                    println!("state dir:     {}", status.state_dir);
+                    println!("registrations: {}", status.registrations);
+                }
+            }
+            other => return Err(unexpected(other)),
+        },
+    }
+    Ok(())
+}
+
+fn addresses_json(addresses: &[ScopedAddr]) -> Vec<String> {
+    addresses.iter().map(format_address).collect()
+}
+
+fn print_registrations(args: &Args, list: &[RegistrationInfo], just_registered: bool) {
+    if args.json {
+        let items: Vec<_> = list
+            .iter()
+            .map(|info| {
+                let registration = &info.registration;
+                json!({
+                    "name": registration.name.to_string(),
+                    "host_name": host_name_of(&registration.name),
+                    "automatic_addresses": registration.addresses.is_empty(),
+                    "addresses": addresses_json(&info.published),
+                    "port": registration.port,
+                    "comment": registration.comment,
+                })
+            })
+            .collect();
+        let value = if just_registered {
+            items[0].clone()
+        } else {
+            json!(items)
+        };
+        println!("{value}");
+        return;
+    }
+    if list.is_empty() {
+        println!("no names registered");
+    }
+    for info in list {
+        let registration = &info.registration;
+        let verb = if just_registered { "registered " } else { "" };
+        println!(
+            "{verb}{}  ({})",
+            registration.name,
+            host_name_of(&registration.name)
+        );
+        print_details(
+            &info.published,
+            registration.port,
+            registration.comment.as_deref(),
+        );
+        if registration.addresses.is_empty() {
+            println!("  (this machine's addresses, followed as they change)");
+        }
+    }
+}
+
+fn print_details(addresses: &[ScopedAddr], port: Option<u16>, comment: Option<&str>) {
+    if addresses.is_empty() {
+        println!("  no address yet");
+    }
+    for address in addresses {
+        println!("  {}", format_address(address));
+    }
+    if let Some(port) = port {
+        println!("  port {port}");
+    }
+    if let Some(comment) = comment {
+        println!("  comment: {comment}");
+    }
+}
+
+fn print_records(args: &Args, name: &PeerName, records: &[Record]) {
+    if args.json {
+        let records: Vec<_> = records
+            .iter()
+            .map(|record| {
+                json!({
+                    "source": record.source,
+                    "addresses": addresses_json(&record.addresses),
+                    "port": record.port,
+                    "comment": record.comment,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({ "name": name.to_string(), "host_name": host_name_of(name), "records": records })
+        );
+        return;
+    }
+    println!("{name}  ({})", host_name_of(name));
+    for record in records {
+        println!(" from {}", record.source);
+        print_details(&record.addresses, record.port, record.comment.as_deref());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_addresses() {
+        let v4 = parse_address("192.0.2.1").unwrap();
+        assert_eq!(v4.ipv4(), Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(format_address(&v4), "192.0.2.1");
+        let scoped = parse_address("fe80::1%lo").unwrap();
+        assert_eq!(scoped.scope_id, 1);
+        assert_eq!(format_address(&scoped), "fe80::1%lo");
+        assert_eq!(parse_address("fe80::1%7").unwrap().scope_id, 7);
+        assert!(parse_address("fe80::1")
+            .unwrap_err()
+            .contains("needs its interface"));
+        assert!(parse_address("fe80::1%nosuchif0").is_err());
+        assert!(parse_address("nope").is_err());
+        assert_eq!(
+            parse_address("2001:db8::1").unwrap().ip,
+            "2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn queries_prefer_host_names() {
+        assert_eq!(
+            parse_query("0.myapp.pnrp.net").unwrap().to_string(),
+            "0.myapp"
+        );
+        assert_eq!(parse_query("0.myapp").unwrap().to_string(), "0.myapp");
+        assert!(parse_query("nope").is_err());
+    }
+}

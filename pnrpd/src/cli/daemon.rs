@@ -1,0 +1,129 @@
+//! `pnrpd`: the PNRP daemon's command line. See `pnrpd --help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use crate::config::{Config, DEFAULT_CONFIG_PATH};
+use crate::daemon::{self, Settings};
+use tracing::{error, info, warn};
+use tracing_subscriber::EnvFilter;
+
+/// Serverless peer names: the PNRP daemon.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Configuration file [default: /etc/pnrp/pnrpd.toml, optional when not given]
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Unix socket to serve (overrides the config file)
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Where registrations persist (overrides the config file)
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Log filter such as `info` or `pnrpd=debug` (overrides the config file)
+    #[arg(long, value_name = "FILTER")]
+    log_level: Option<String>,
+    /// Check the configuration, print the settings in effect and exit
+    #[arg(long)]
+    check_config: bool,
+}
+
+/// Runs the program with these arguments (the first is the program name).
+pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let args = Args::parse_from(args);
+    let config = match load_config(&args) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("pnrpd: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let filter = match EnvFilter::try_new(&config.log_level) {
+        Ok(filter) => filter,
+        Err(error) => {
+            eprintln!("pnrpd: log_level {:?}: {error}", config.log_level);
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.check_config {
+        println!("configuration OK");
+        println!("socket = {:?}", config.socket.display().to_string());
+        println!("state_dir = {:?}", config.state_dir.display().to_string());
+        println!("log_level = {:?}", config.log_level);
+        return ExitCode::SUCCESS;
+    }
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            error!(%error, "cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let settings = Settings {
+        socket: config.socket,
+        state_dir: config.state_dir,
+    };
+    let result = runtime.block_on(daemon::run(settings, shutdown_signal(), || {
+        if let Err(error) = crate::notify::notify("READY=1") {
+            warn!(%error, "sd_notify READY failed");
+        }
+    }));
+    let _ = crate::notify::notify("STOPPING=1");
+    match result {
+        Ok(()) => {
+            info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            error!("{error}");
+            eprintln!("pnrpd: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(args: &Args) -> Result<Config, String> {
+    let (path, required) = match &args.config {
+        Some(path) => (path.clone(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
+    };
+    let mut config = Config::load(&path, required).map_err(|error| error.to_string())?;
+    if let Some(socket) = &args.socket {
+        config.socket = socket.clone();
+    }
+    if let Some(state_dir) = &args.state_dir {
+        config.state_dir = state_dir.clone();
+    }
+    if let Some(log_level) = &args.log_level {
+        config.log_level = log_level.clone();
+    }
+    Ok(config)
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = terminate.recv() => info!("SIGTERM"),
+        _ = interrupt.recv() => info!("SIGINT"),
+    }
+}
