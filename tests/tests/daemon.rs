@@ -1,0 +1,309 @@
+//! The daemon and pnrpctl over the Unix socket: registrations, persistence, exit codes, shutdown,
+//! readiness and malformed input.
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::process::Command;
+use std::time::Duration;
+
+use pnrp_shared::ipc::{self, ErrorKind, Request, Response, HEADER_LEN};
+use pnrp_tests::harness::{
+    describe, run_with_timeout, Daemon, Sandbox, TempDir, RECOMMENDED_HOSTS_LINE,
+};
+
+const MULTICALL: &str = env!("CARGO_BIN_EXE_pnrp-multicall");
+
+fn sandbox() -> Sandbox {
+    Sandbox::new(MULTICALL, RECOMMENDED_HOSTS_LINE)
+}
+
+#[test]
+fn register_list_resolve_unregister() {
+    let sandbox = sandbox();
+    let _daemon = sandbox.start_daemon();
+    let out = sandbox.ctl_ok(&[
+        "register",
+        "0.myapp",
+        "--address",
+        "fd70::1",
+        "--address",
+        "192.0.2.1",
+        "--port",
+        "8080",
+        "--comment",
+        "lab printer",
+    ]);
+    assert!(out.contains("registered 0.myapp"), "{out}");
+
+    let list = sandbox.ctl_ok(&["list", "--json"]);
+    assert!(list.contains("\"name\":\"0.myapp\""), "{list}");
+    assert!(list.contains("\"192.0.2.1\""), "{list}");
+
+    for query in ["0.myapp", "0.myapp.pnrp.net", "myapp.pnrp.net"] {
+        let out = sandbox.ctl_ok(&["resolve", query, "--json"]);
+        assert!(
+            out.contains("\"addresses\":[\"fd70::1\",\"192.0.2.1\"]"),
+            "{out}"
+        );
+        assert!(
+            out.contains("\"port\":8080") && out.contains("lab printer"),
+            "{out}"
+        );
+        assert!(out.contains("\"source\":\"local\""), "{out}");
+    }
+
+    let out = sandbox.ctl(&["resolve", "0.other"]);
+    assert_eq!(out.status.code(), Some(3), "not found: {}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+
+    sandbox.ctl_ok(&["unregister", "0.myapp"]);
+    assert_eq!(sandbox.ctl(&["resolve", "0.myapp"]).status.code(), Some(3));
+    let again = sandbox.ctl(&["unregister", "0.myapp"]);
+    assert_eq!(again.status.code(), Some(3), "{}", describe(&again));
+    assert!(sandbox.ctl_ok(&["list"]).contains("no names registered"));
+}
+
+#[test]
+fn automatic_addresses_are_the_machines_own() {
+    let sandbox = sandbox();
+    let _daemon = sandbox.start_daemon();
+    let out = sandbox.ctl_ok(&["register", "0.auto", "--json"]);
+    assert!(out.contains("\"automatic_addresses\":true"), "{out}");
+    assert!(
+        !out.contains("\"::1\"") && !out.contains("127.0.0.1"),
+        "never loopback: {out}"
+    );
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let sandbox = sandbox();
+    let _daemon = sandbox.start_daemon();
+    let cases: [(&[&str], &str); 5] = [
+        (&["register", "1.x"], "authority"),
+        (
+            &["register", "0.x", "--address", "fe80::1"],
+            "needs its interface",
+        ),
+        (
+            &["register", "0.x", "--address", "nope"],
+            "not an IP address",
+        ),
+        (&["peername", "example.com"], "not under .pnrp.net"),
+        (&["resolve", "0myapp"], "no '.'"),
+    ];
+    for (args, expected) in cases {
+        let out = sandbox.ctl(args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(expected),
+            "{args:?}: {}",
+            describe(&out)
+        );
+    }
+    let long_comment = "c".repeat(300);
+    let out = sandbox.ctl(&["register", "0.x", "--comment", &long_comment]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("at most 255"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn name_mapping_commands() {
+    let sandbox = sandbox();
+    assert_eq!(
+        sandbox.ctl_ok(&["hostname", "0.my.app"]).trim(),
+        "0.my.app.pnrp.net"
+    );
+    assert_eq!(
+        sandbox.ctl_ok(&["peername", "myapp.pnrp.net"]).trim(),
+        "0.myapp"
+    );
+    assert_eq!(
+        sandbox
+            .ctl_ok(&["peername", "0.xn--caf-dma.pnrp.net"])
+            .trim(),
+        "0.café"
+    );
+}
+
+#[test]
+fn daemon_unreachable_has_its_own_exit_code() {
+    let sandbox = sandbox();
+    for args in [&["status"][..], &["resolve", "0.x"], &["register", "0.x"]] {
+        let out = sandbox.ctl(args);
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {}", describe(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach pnrpd"));
+    }
+}
+
+#[test]
+fn registrations_survive_kill_9_and_restart() {
+    let sandbox = sandbox();
+    let daemon = sandbox.start_daemon();
+    for index in 0..20 {
+        sandbox.ctl_ok(&[
+            "register",
+            &format!("0.n{index}"),
+            "--address",
+            &format!("fd70::{index}"),
+        ]);
+    }
+    sandbox.ctl_ok(&["unregister", "0.n3"]);
+    daemon.kill9();
+    let _daemon = sandbox.start_daemon();
+    let status = sandbox.ctl_ok(&["status"]);
+    assert!(status.contains("registrations: 19"), "{status}");
+    assert!(sandbox.ctl_ok(&["resolve", "0.n19"]).contains("fd70::19"));
+    assert_eq!(sandbox.ctl(&["resolve", "0.n3"]).status.code(), Some(3));
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_removes_the_socket() {
+    let sandbox = sandbox();
+    let daemon = sandbox.start_daemon();
+    let status = daemon.stop();
+    assert!(status.success(), "{status}");
+    assert!(!sandbox.socket().exists());
+}
+
+#[test]
+fn notifies_readiness() {
+    let sandbox = sandbox();
+    let notify_path = sandbox.path().join("notify.sock");
+    let listener = UnixDatagram::bind(&notify_path).unwrap();
+    listener
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _daemon = Daemon::start_with(
+        sandbox.multicall(),
+        &sandbox.socket(),
+        &sandbox.state_dir(),
+        &sandbox.path().join("log"),
+        &[("NOTIFY_SOCKET", notify_path.to_str().unwrap())],
+    );
+    let mut buffer = [0; 64];
+    let length = listener.recv(&mut buffer).unwrap();
+    assert_eq!(&buffer[..length], b"READY=1");
+}
+
+#[test]
+fn a_second_daemon_refuses_to_start() {
+    let sandbox = sandbox();
+    let _daemon = sandbox.start_daemon();
+    let mut command = Command::new(MULTICALL);
+    command
+        .args(["pnrpd", "--config", "/dev/null", "--socket"])
+        .arg(sandbox.socket());
+    command.arg("--state-dir").arg(sandbox.state_dir());
+    let out = run_with_timeout(command);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("in use by another pnrpd"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        sandbox.socket().exists(),
+        "the running daemon's socket must stay"
+    );
+}
+
+#[test]
+fn check_config_accepts_good_and_rejects_unknown_keys() {
+    let dir = TempDir::new("config");
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "socket = \"/tmp/x.sock\"\nstate_dir = \"/tmp/st\"\n").unwrap();
+    let mut command = Command::new(MULTICALL);
+    command
+        .args(["pnrpd", "--check-config", "--config"])
+        .arg(&good)
+        .args(["--socket", "/tmp/y.sock"]);
+    let out = run_with_timeout(command);
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("configuration OK")
+            && text.contains("/tmp/y.sock")
+            && text.contains("/tmp/st"),
+        "{text}"
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "sokcet = \"/tmp/x.sock\"\n").unwrap();
+    let mut command = Command::new(MULTICALL);
+    command
+        .args(["pnrpd", "--check-config", "--config"])
+        .arg(&bad);
+    let out = run_with_timeout(command);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown field `sokcet`"),
+        "{}",
+        describe(&out)
+    );
+
+    let mut command = Command::new(MULTICALL);
+    command.args([
+        "pnrpd",
+        "--check-config",
+        "--config",
+        "/nonexistent/pnrpd.toml",
+    ]);
+    assert_eq!(run_with_timeout(command).status.code(), Some(1));
+}
+
+fn exchange(socket: &std::path::Path, bytes: &[u8]) -> Option<Response> {
+    let mut stream = UnixStream::connect(socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut header = [0; HEADER_LEN];
+    stream.read_exact(&mut header).ok()?;
+    let mut body = vec![0; ipc::frame_length(header).ok()?];
+    stream.read_exact(&mut body).ok()?;
+    ipc::decode_body(&body).ok()
+}
+
+#[test]
+fn malformed_frames_get_an_error_reply_and_the_daemon_lives_on() {
+    let sandbox = sandbox();
+    let _daemon = sandbox.start_daemon();
+    let socket = sandbox.socket();
+    let bad_kind = |bytes: &[u8]| match exchange(&socket, bytes) {
+        Some(Response::Error { kind, .. }) => kind,
+        other => panic!("{bytes:?}: {other:?}"),
+    };
+    assert_eq!(bad_kind(&[0, 0, 0, 0]), ErrorKind::BadRequest);
+    assert_eq!(bad_kind(&[0xff, 0xff, 0xff, 0xff]), ErrorKind::BadRequest);
+    assert_eq!(bad_kind(&[0, 0, 0, 2, 9, 0]), ErrorKind::UnsupportedVersion);
+    assert_eq!(
+        bad_kind(&[0, 0, 0, 3, ipc::PROTOCOL_VERSION, 0xee, 0xee]),
+        ErrorKind::BadRequest
+    );
+    // A client that closes mid-frame.
+    {
+        let mut stream = UnixStream::connect(&socket).unwrap();
+        stream.write_all(&[0, 0, 0, 50, 1, 2]).unwrap();
+    }
+    // Two requests on one connection, then still serving others.
+    let mut both = ipc::encode_frame(&Request::Status).unwrap();
+    both.extend(ipc::encode_frame(&Request::List).unwrap());
+    let mut stream = UnixStream::connect(&socket).unwrap();
+    stream.write_all(&both).unwrap();
+    for _ in 0..2 {
+        let mut header = [0; HEADER_LEN];
+        stream.read_exact(&mut header).unwrap();
+        let mut body = vec![0; ipc::frame_length(header).unwrap()];
+        stream.read_exact(&mut body).unwrap();
+        assert!(!matches!(
+            ipc::decode_body::<Response>(&body).unwrap(),
+            Response::Error { .. }
+        ));
+    }
+    assert!(sandbox.ctl_ok(&["status"]).contains("running"));
+}
