@@ -400,3 +400,23 @@ fn valgrind_clean_getent() {
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert!(stdout(&output).contains("fd70::1"), "{}", describe(&output));
 }
+
+/// CI runs as root; this proves the same tests also pass for an ordinary user through
+/// unprivileged user namespaces, by running one of them again as `nobody`.
+#[test]
+fn also_passes_unprivileged() {
+    if !pnrp_tests::harness::is_root() {
+        println!("not root: every test in this file already ran through user namespaces");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut command = std::process::Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&exe)
+        .args(["--exact", "getaddrinfo_families_and_scope_ids", "--nocapture"])
+        .env("TMPDIR", "/tmp");
+    let output = pnrp_tests::harness::run_with_timeout(command);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(stdout(&output).contains("test result: ok. 1 passed"), "{}", describe(&output));
+}
