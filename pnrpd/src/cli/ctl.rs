@@ -7,14 +7,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::client::{self, ClientError};
+use crate::interfaces::interface_index;
 use clap::{Parser, Subcommand};
 use pnrp_shared::ipc::{
     ErrorKind, Record, Registration, RegistrationInfo, Request, Response, ScopedAddr,
     DEFAULT_SOCKET_PATH,
 };
 use pnrp_shared::{host_name_of, hostname, peer_name_of_host, PeerName};
-use crate::client::{self, ClientError};
-use crate::interfaces::interface_index;
 use serde_json::json;
 
 const EXIT_ERROR: u8 = 1;

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::daemon::{self, Settings};
+use clap::Parser;
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
