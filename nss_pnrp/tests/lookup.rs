@@ -580,7 +580,7 @@ fn sweep<T: std::fmt::Debug>(
 ) -> usize {
     let mut needed = None;
     let mut buflen = 0;
-    while needed.map_or(true, |needed| buflen <= needed + 64) {
+    while needed.is_none_or(|needed| buflen <= needed + 64) {
         let mut buffer = Guarded::new(buflen);
         let answer = call(&mut buffer);
         assert!(

@@ -1,16 +1,16 @@
 //! `pnrpd`, the PNRP daemon, and `pnrpctl`, its command-line tool.
 //!
 //! Layout:
-//! - [`node`]: the sans-IO protocol core. It owns registrations and answers resolves; it is fed
+//! - [`node`] — the sans-IO protocol core. It owns registrations and answers resolves; it is fed
 //!   `now` and inputs through `handle_*` and drained through `poll_*`, and never touches sockets,
 //!   clocks or randomness.
-//! - [`daemon`]: the tokio driver: the Unix socket server, timers, persistence, shutdown.
-//! - [`store`]: registrations persisted atomically in the state directory.
-//! - [`config`]: `/etc/pnrp/pnrpd.toml`.
-//! - [`interfaces`]: the machine's own addresses.
-//! - [`notify`]: sd_notify readiness.
-//! - [`client`]: the blocking socket client used by `pnrpctl`.
-//! - [`cli`]: the command lines of `pnrpd` and `pnrpctl`, the only places errors become messages;
+//! - [`daemon`] — the tokio driver: the Unix socket server, timers, persistence, shutdown.
+//! - [`store`] — registrations persisted atomically in the state directory.
+//! - [`config`] — `/etc/pnrp/pnrpd.toml`.
+//! - [`interfaces`] — the machine's own addresses.
+//! - [`notify`] — sd_notify readiness.
+//! - [`client`] — the blocking socket client used by `pnrpctl`.
+//! - [`cli`] — the command lines of `pnrpd` and `pnrpctl`, the only places errors become messages;
 //!   `src/bin/` holds their one-line `main`s.
 
 pub mod cli;

@@ -4,11 +4,11 @@
 //! by `pnrpctl`, so it stays small: no threads, no async runtime, no I/O.
 //!
 //! Layout:
-//! - [`name`]: peer names (`authority.classifier`, [MS-PNRP] §2.2.4) and their validation.
-//! - [`id`]: P2P IDs and 256-bit PNRP IDs (§1.3.1.2), circular distance and ordering.
-//! - [`hostname`]: host names under `pnrp.net` ↔ peer names, both directions.
-//! - [`punycode`]: RFC 3492 for non-ASCII labels in host names.
-//! - [`ipc`]: the Unix-socket protocol between the NSS module, `pnrpctl` and `pnrpd`.
+//! - [`name`] — peer names (`authority.classifier`, [MS-PNRP] §2.2.4) and their validation.
+//! - [`id`] — P2P IDs and 256-bit PNRP IDs (§1.3.1.2), circular distance and ordering.
+//! - [`hostname`] — host names under `pnrp.net` ↔ peer names, both directions.
+//! - [`punycode`] — RFC 3492 for non-ASCII labels in host names.
+//! - [`ipc`] — the Unix-socket protocol between the NSS module, `pnrpctl` and `pnrpd`.
 
 pub mod hostname;
 pub mod id;

@@ -1,8 +1,8 @@
 //! End-to-end test support for pnrp: real `pnrpd` processes, real glibc, namespaces.
 //!
 //! Layout:
-//! - [`gai`]: the `gai` program of `pnrp-multicall`, a client of glibc's resolver.
-//! - [`harness`]: temporary sandboxes (their own `nsswitch.conf`, `/etc/hosts`, `/run`), daemons
+//! - [`gai`] — the `gai` program of `pnrp-multicall`, a client of glibc's resolver.
+//! - [`harness`] — temporary sandboxes (their own `nsswitch.conf`, `/etc/hosts`, `/run`), daemons
 //!   started and stopped, and commands run inside mount (and network) namespaces.
 //! - `src/bin/multicall.rs`: `pnrp-multicall pnrpd|pnrpctl|gai …`.
 //! - `tests/`: the suites: `daemon.rs` (the daemon and pnrpctl over the socket), `glibc.rs`

@@ -414,9 +414,17 @@ fn also_passes_unprivileged() {
     command
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(&exe)
-        .args(["--exact", "getaddrinfo_families_and_scope_ids", "--nocapture"])
+        .args([
+            "--exact",
+            "getaddrinfo_families_and_scope_ids",
+            "--nocapture",
+        ])
         .env("TMPDIR", "/tmp");
     let output = pnrp_tests::harness::run_with_timeout(command);
     assert!(output.status.success(), "{}", describe(&output));
-    assert!(stdout(&output).contains("test result: ok. 1 passed"), "{}", describe(&output));
+    assert!(
+        stdout(&output).contains("test result: ok. 1 passed"),
+        "{}",
+        describe(&output)
+    );
 }
