@@ -307,3 +307,13 @@ fn malformed_frames_get_an_error_reply_and_the_daemon_lives_on() {
     }
     assert!(sandbox.ctl_ok(&["status"]).contains("running"));
 }
+
+#[test]
+fn shipped_default_config_is_accepted() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../packaging/pnrpd.toml");
+    let mut command = Command::new(MULTICALL);
+    command.args(["pnrpd", "--check-config", "--config", shipped]);
+    let out = run_with_timeout(command);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("/run/pnrp/pnrpd.sock"));
+}
