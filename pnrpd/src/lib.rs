@@ -15,6 +15,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod cloud;
 pub mod config;
 pub mod daemon;
 pub mod interfaces;

@@ -1,0 +1,415 @@
+//! The route entry cache (§3.2.1.1): multi-level around each anchor, plus leaf sets.
+//!
+//! Each anchor (a locally registered PNRP ID, or the node's own random ID when it publishes
+//! nothing) sees the ring in levels: level 0 spans the whole ring, level `L` the IDs within
+//! `2^255 / 10^L` of the anchor. A level is cut into 20 slots (10 on each side) of a tenth of its
+//! span, and each slot holds one entry, so a level keeps at most 20 entries spread over its span.
+//! An entry belongs to the deepest level whose span contains it. Dense near the anchor and sparse
+//! far away, this is what makes a lookup take about log10(N) hops: every hop lands at least ten
+//! times closer to the target.
+//!
+//! Leaf sets are kept besides the levels: the 5 closest entries below and the 5 above each
+//! anchor are never evicted for a level's sake (§3.2.1.1 requires the cache to include them).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddrV6;
+use std::time::Instant;
+
+use pnrp_shared::PnrpId;
+
+/// Entries in each leaf set half.
+pub const LEAF_HALF: usize = 5;
+/// Slots in each level.
+pub const SLOTS_PER_LEVEL: usize = 20;
+/// Deepest level; far below anything a real cloud reaches (10^40 nodes).
+const MAX_LEVEL: u8 = 40;
+
+/// A cached node: its PNRP ID and where it listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    /// The entry's PNRP ID.
+    pub id: PnrpId,
+    /// Its PNRP endpoints (at most 20 on the wire; the first is tried first).
+    pub endpoints: Vec<SocketAddrV6>,
+    /// When it last proved alive.
+    pub last_seen: Instant,
+}
+
+/// Where an entry sits for one anchor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Slot {
+    anchor: PnrpId,
+    level: u8,
+    slot: u8,
+}
+
+/// The cache.
+#[derive(Debug, Default)]
+pub struct RouteCache {
+    entries: BTreeMap<PnrpId, CacheEntry>,
+    slots: HashMap<Slot, PnrpId>,
+    /// How many slots each entry holds (an entry may hold one per anchor).
+    held: HashMap<PnrpId, usize>,
+    anchors: Vec<PnrpId>,
+}
+
+/// `2^255`, the largest circular distance.
+fn half_ring() -> PnrpId {
+    let mut bytes = [0; 32];
+    bytes[0] = 0x80;
+    PnrpId(bytes)
+}
+
+/// `id / divisor` for small divisors.
+fn divide(id: &PnrpId, divisor: u32) -> PnrpId {
+    let mut out = [0u8; 32];
+    let mut remainder: u64 = 0;
+    for (index, byte) in id.0.iter().enumerate() {
+        let value = (remainder << 8) | u64::from(*byte);
+        out[index] = (value / u64::from(divisor)) as u8;
+        remainder = value % u64::from(divisor);
+    }
+    PnrpId(out)
+}
+
+/// The level and slot of `id` around `anchor`, or `None` for the anchor itself.
+fn place(anchor: &PnrpId, id: &PnrpId) -> Option<(u8, u8)> {
+    let distance = anchor.distance(id);
+    if distance == PnrpId([0; 32]) {
+        return None;
+    }
+    let mut span = half_ring();
+    let mut level = 0;
+    while level < MAX_LEVEL {
+        let next = divide(&span, 10);
+        if distance >= next {
+            break;
+        }
+        span = next;
+        level += 1;
+    }
+    // Which tenth of the level's span: distance / (span / 10), at most 9.
+    let tenth = divide(&span, 10);
+    let mut index = 0u8;
+    let mut rest = distance;
+    while index < 9 && rest >= tenth {
+        rest = rest.wrapping_sub(&tenth);
+        index += 1;
+    }
+    let above = id.wrapping_sub(anchor) == distance;
+    Some((level, if above { 10 + index } else { index }))
+}
+
+impl RouteCache {
+    /// An empty cache around these anchors.
+    pub fn new(anchors: Vec<PnrpId>) -> Self {
+        RouteCache {
+            anchors,
+            ..RouteCache::default()
+        }
+    }
+
+    /// Replaces the anchors (registrations came or went) and re-files every entry.
+    pub fn set_anchors(&mut self, anchors: Vec<PnrpId>) {
+        let entries: Vec<CacheEntry> = std::mem::take(&mut self.entries).into_values().collect();
+        self.slots.clear();
+        self.held.clear();
+        self.anchors = anchors;
+        for entry in entries {
+            self.insert(entry);
+        }
+    }
+
+    /// The anchors.
+    pub fn anchors(&self) -> &[PnrpId] {
+        &self.anchors
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// An entry by ID.
+    pub fn get(&self, id: &PnrpId) -> Option<&CacheEntry> {
+        self.entries.get(id)
+    }
+
+    /// Every entry, in ID order.
+    pub fn entries(&self) -> impl Iterator<Item = &CacheEntry> {
+        self.entries.values()
+    }
+
+    /// Offers an entry; returns whether the cache keeps it. A known ID is refreshed in place.
+    pub fn insert(&mut self, entry: CacheEntry) -> bool {
+        if self.anchors.contains(&entry.id) {
+            return false;
+        }
+        if let Some(existing) = self.entries.get_mut(&entry.id) {
+            *existing = entry;
+            return true;
+        }
+        let id = entry.id;
+        self.entries.insert(id, entry);
+        self.claim_slots(&id);
+        if !self.holds_slot(&id) && !self.in_any_leaf_set(&id) {
+            self.entries.remove(&id);
+            return false;
+        }
+        self.evict_displaced_leaves();
+        true
+    }
+
+    /// Forgets an entry (it failed to answer, or was revoked).
+    pub fn remove(&mut self, id: &PnrpId) -> Option<CacheEntry> {
+        let removed = self.entries.remove(id)?;
+        if self.held.remove(id).is_some() {
+            self.slots.retain(|_, held| held != id);
+        }
+        // Freed slots are refilled by entries that were only kept as leaves.
+        let leftovers: Vec<PnrpId> = self.entries.keys().copied().collect();
+        for other in leftovers {
+            self.claim_slots(&other);
+        }
+        Some(removed)
+    }
+
+    fn claim_slots(&mut self, id: &PnrpId) {
+        for index in 0..self.anchors.len() {
+            let anchor = self.anchors[index];
+            if let Some((level, slot)) = place(&anchor, id) {
+                if let std::collections::hash_map::Entry::Vacant(vacant) = self.slots.entry(Slot {
+                    anchor,
+                    level,
+                    slot,
+                }) {
+                    vacant.insert(*id);
+                    *self.held.entry(*id).or_default() += 1;
+                }
+            }
+        }
+    }
+
+    fn holds_slot(&self, id: &PnrpId) -> bool {
+        self.held.contains_key(id)
+    }
+
+    /// A newcomer in a leaf set pushes the old 5th closest out of it; that one leaves unless it
+    /// holds a slot or sits in another leaf set.
+    fn evict_displaced_leaves(&mut self) {
+        let mut pushed_out = Vec::new();
+        for anchor in &self.anchors {
+            let above = self.ring_from(anchor, true).nth(LEAF_HALF);
+            let below = self.ring_from(anchor, false).nth(LEAF_HALF);
+            pushed_out.extend(above.into_iter().chain(below));
+        }
+        for id in pushed_out {
+            if !self.holds_slot(&id) && !self.in_any_leaf_set(&id) {
+                self.entries.remove(&id);
+            }
+        }
+    }
+
+    /// Entry IDs going round the ring from `anchor` (excluded), upwards or downwards.
+    fn ring_from<'a>(
+        &'a self,
+        anchor: &PnrpId,
+        upwards: bool,
+    ) -> Box<dyn Iterator<Item = PnrpId> + 'a> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let anchor = *anchor;
+        if upwards {
+            Box::new(
+                self.entries
+                    .range((Excluded(anchor), Unbounded))
+                    .chain(self.entries.range(..anchor))
+                    .map(|(id, _)| *id),
+            )
+        } else {
+            Box::new(
+                self.entries
+                    .range(..anchor)
+                    .rev()
+                    .chain(self.entries.range((Excluded(anchor), Unbounded)).rev())
+                    .map(|(id, _)| *id),
+            )
+        }
+    }
+
+    fn in_any_leaf_set(&self, id: &PnrpId) -> bool {
+        self.anchors.iter().any(|anchor| {
+            self.ring_from(anchor, true)
+                .take(LEAF_HALF)
+                .any(|near| near == *id)
+                || self
+                    .ring_from(anchor, false)
+                    .take(LEAF_HALF)
+                    .any(|near| near == *id)
+        })
+    }
+
+    /// The leaf set of an anchor: up to 5 closest entries below it and 5 above, closest first,
+    /// going round the ring.
+    pub fn leaf_set(&self, anchor: &PnrpId) -> (Vec<&CacheEntry>, Vec<&CacheEntry>) {
+        let side = |upwards| {
+            self.ring_from(anchor, upwards)
+                .take(LEAF_HALF)
+                .filter_map(|id| self.entries.get(&id))
+                .collect::<Vec<_>>()
+        };
+        (side(false), side(true))
+    }
+
+    /// Whether `id` would fall inside an anchor's leaf set (closer than its 5th neighbour on
+    /// that side, or the side is not full).
+    pub fn would_be_leaf(&self, id: &PnrpId) -> bool {
+        self.anchors.iter().any(|anchor| {
+            let (below, above) = self.leaf_set(anchor);
+            let is_above = id.wrapping_sub(anchor) <= anchor.wrapping_sub(id);
+            let side = if is_above { above } else { below };
+            side.len() < LEAF_HALF
+                || side
+                    .last()
+                    .is_some_and(|farthest| id.distance(anchor) < farthest.id.distance(anchor))
+        })
+    }
+
+    /// The entry closest to `target` that passes `allowed`, if any.
+    pub fn closest(
+        &self,
+        target: &PnrpId,
+        allowed: impl Fn(&CacheEntry) -> bool,
+    ) -> Option<&CacheEntry> {
+        self.entries
+            .values()
+            .filter(|entry| allowed(entry))
+            .min_by(|a, b| (a.id.distance(target), a.id).cmp(&(b.id.distance(target), b.id)))
+    }
+
+    /// Up to `count` entries spread round the ring (for ADVERTISE): the closest to evenly spaced
+    /// points.
+    pub fn spread(&self, count: usize) -> Vec<&CacheEntry> {
+        let mut chosen: Vec<&CacheEntry> = Vec::new();
+        if count == 0 {
+            return chosen;
+        }
+        let step = divide(&PnrpId([0xff; 32]), count as u32);
+        let mut point = PnrpId([0; 32]);
+        for _ in 0..count {
+            if let Some(entry) =
+                self.closest(&point, |entry| !chosen.iter().any(|c| c.id == entry.id))
+            {
+                chosen.push(entry);
+            }
+            point = point.wrapping_add(&step);
+        }
+        chosen
+    }
+
+    /// Entries not seen since `before`.
+    pub fn stale(&self, before: Instant) -> Vec<PnrpId> {
+        self.entries
+            .values()
+            .filter(|entry| entry.last_seen < before)
+            .map(|entry| entry.id)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(high: u8, rest: u8) -> PnrpId {
+        let mut bytes = [rest; 32];
+        bytes[0] = high;
+        PnrpId(bytes)
+    }
+
+    fn entry(id: PnrpId) -> CacheEntry {
+        CacheEntry {
+            id,
+            endpoints: vec!["[fd00::1]:3540".parse().unwrap()],
+            last_seen: Instant::now(),
+        }
+    }
+
+    fn random_ids(count: usize, seed: u64) -> Vec<PnrpId> {
+        use rand::{RngCore, SeedableRng};
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
+        (0..count)
+            .map(|_| {
+                let mut bytes = [0; 32];
+                rng.fill_bytes(&mut bytes);
+                PnrpId(bytes)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn levels_are_tenths() {
+        let anchor = PnrpId([0; 32]);
+        let far = half_ring().wrapping_sub(&PnrpId([0; 32]));
+        assert_eq!(place(&anchor, &far).map(|(level, _)| level), Some(0));
+        let tenth = divide(&half_ring(), 10);
+        let just_inside = tenth.wrapping_sub(&id(0, 0).wrapping_add(&{
+            let mut one = [0; 32];
+            one[31] = 1;
+            PnrpId(one)
+        }));
+        assert_eq!(
+            place(&anchor, &just_inside).map(|(level, _)| level),
+            Some(1)
+        );
+        assert_eq!(place(&anchor, &anchor), None);
+        // Below the anchor lands in slots 0..10, above in 10..20.
+        let mut small = [0; 32];
+        small[31] = 5;
+        assert!(place(&anchor, &PnrpId(small)).unwrap().1 >= 10);
+        assert!(place(&anchor, &PnrpId([0xff; 32])).unwrap().1 < 10);
+    }
+
+    #[test]
+    fn keeps_leaf_sets_and_bounded_levels() {
+        let anchor = id(0x40, 0);
+        let mut cache = RouteCache::new(vec![anchor]);
+        let ids = random_ids(5000, 7);
+        for candidate in &ids {
+            cache.insert(entry(*candidate));
+        }
+        // Bounded: at most 20 per level plus leaves.
+        assert!(cache.len() <= 20 * 12 + 2 * LEAF_HALF, "{}", cache.len());
+        assert!(cache.len() > 40, "{}", cache.len());
+        // The true 5 closest on each side are all present.
+        let mut sorted_above: Vec<PnrpId> = ids.iter().filter(|x| **x > anchor).copied().collect();
+        sorted_above.sort();
+        for expected in sorted_above.iter().take(LEAF_HALF) {
+            assert!(cache.get(expected).is_some(), "missing leaf {expected}");
+        }
+        let (below, above) = cache.leaf_set(&anchor);
+        assert_eq!((below.len(), above.len()), (LEAF_HALF, LEAF_HALF));
+        assert_eq!(above[0].id, sorted_above[0]);
+    }
+
+    #[test]
+    fn closest_respects_filters_and_removal_refills() {
+        let anchor = id(0x10, 0);
+        let mut cache = RouteCache::new(vec![anchor]);
+        for candidate in random_ids(300, 3) {
+            cache.insert(entry(candidate));
+        }
+        let target = id(0x90, 0x11);
+        let best = cache.closest(&target, |_| true).unwrap().id;
+        let second = cache.closest(&target, |entry| entry.id != best).unwrap().id;
+        assert!(best.distance(&target) <= second.distance(&target));
+        cache.remove(&best);
+        assert_eq!(cache.closest(&target, |_| true).unwrap().id, second);
+        assert!(!cache.insert(entry(anchor)), "never caches an anchor");
+        assert_eq!(cache.spread(5).len(), 5);
+    }
+}

@@ -1,0 +1,8 @@
+//! The PNRP cloud: the distributed hash table on UDP 3540 ([MS-PNRP] §3), as sans-IO state.
+//!
+//! Layout:
+//! - [`cache`] — the multi-level route entry cache and leaf sets.
+//! - [`sim`] — a deterministic simulated network for many sans-IO nodes.
+
+pub mod cache;
+pub mod sim;
