@@ -35,8 +35,9 @@ pub struct Config {
 impl Config {
     /// The budget when `PNRP_TIMEOUT_MS` is unset or unreadable.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5000);
-    /// The largest budget `PNRP_TIMEOUT_MS` may ask for (smaller ones are raised to 1 ms).
-    pub const MAX_TIMEOUT: Duration = Duration::from_millis(60_000);
+    /// The largest budget `PNRP_TIMEOUT_MS` may ask for (smaller ones are raised to 1 ms): the
+    /// variable can only shorten the wait, never lengthen it past the contract's 5 s.
+    pub const MAX_TIMEOUT: Duration = Self::DEFAULT_TIMEOUT;
 
     /// `PNRP_SOCKET` and `PNRP_TIMEOUT_MS` through `secure_getenv`, else the defaults.
     pub fn from_env() -> Self {
@@ -60,7 +61,7 @@ fn env(name: &CStr) -> Option<Vec<u8>> {
     (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) }.to_bytes().to_vec())
 }
 
-/// Milliseconds in decimal, clamped to 1..=60000; anything unreadable means the default.
+/// Milliseconds in decimal, clamped to 1..=5000; anything unreadable means the default.
 fn parse_timeout(value: Option<&[u8]>) -> Duration {
     value
         .and_then(|value| std::str::from_utf8(value).ok())
@@ -85,7 +86,10 @@ pub(crate) fn request(config: &Config, request: &Request) -> Result<Response, c_
         FrameError::TooLarge(_) => libc::EMSGSIZE,
         _ => libc::EPROTO,
     })?;
-    let mut body = vec![0; length];
+    // Fallible allocation: running out of memory must not abort the program we are loaded in.
+    let mut body = Vec::new();
+    body.try_reserve_exact(length).map_err(|_| libc::ENOMEM)?;
+    body.resize(length, 0);
     read_exact(&socket, &mut body, &deadline)?;
     decode_body(&body).map_err(|_| libc::EPROTO)
 }
@@ -98,13 +102,14 @@ impl Deadline {
         Deadline(Instant::now() + timeout.min(Config::MAX_TIMEOUT))
     }
 
-    /// Whole milliseconds left, rounded up so that `poll` never spins with 0; `ETIMEDOUT` once past.
+    /// Whole milliseconds left, rounded down so that the budget is never overrun; `ETIMEDOUT`
+    /// once less than a millisecond is left.
     fn remaining_ms(&self) -> Result<c_int, c_int> {
-        let left = self.0.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let left = self.0.saturating_duration_since(Instant::now()).as_millis();
+        if left == 0 {
             return Err(libc::ETIMEDOUT);
         }
-        Ok(left.as_nanos().div_ceil(1_000_000).min(c_int::MAX as u128) as c_int)
+        Ok(left.min(c_int::MAX as u128) as c_int)
     }
 }
 
@@ -307,6 +312,6 @@ mod tests {
         let deadline = Deadline::after(Duration::ZERO);
         assert_eq!(deadline.remaining_ms(), Err(libc::ETIMEDOUT));
         let deadline = Deadline::after(Duration::from_secs(3600));
-        assert!((59_000..=60_000).contains(&deadline.remaining_ms().unwrap()));
+        assert!((4_990..5_000).contains(&deadline.remaining_ms().unwrap()));
     }
 }

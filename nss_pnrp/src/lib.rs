@@ -19,7 +19,8 @@
 //!   makes glibc grow it and call again. `errno` is restored before returning and only then is
 //!   `*errnop` written (glibc often passes `&errno`); on success neither is changed.
 //! - No threads, no mutable statics (the module is loaded into every program, forks included);
-//!   each entry point catches panics and answers `UNAVAIL` instead of unwinding into C. The socket
+//!   each entry point catches panics and answers `TRYAGAIN` (`UNAVAIL` for reverse lookups)
+//!   instead of unwinding into C. The socket
 //!   is `SOCK_CLOEXEC` and written with `MSG_NOSIGNAL`.
 //!
 //! Layout: this file holds the six exported functions (glibc 2.36 signatures) and the glibc
@@ -27,7 +28,6 @@
 //! answers out in the caller's buffer. The `*_with` functions are the exported ones with the
 //! configuration injected, for tests and for callers that do not want the environment read.
 
-use std::collections::HashSet;
 use std::ffi::CStr;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::panic::{self, AssertUnwindSafe};
@@ -285,7 +285,7 @@ pub unsafe fn gethostbyname4_with(
         Ok(())
     };
     // SAFETY: `errnop` and `herrnop` are valid.
-    unsafe { report(errnop, herrnop, lookup) }
+    unsafe { report(errnop, herrnop, Fail::try_again(libc::EIO), lookup) }
 }
 
 /// [`_nss_pnrp_gethostbyname3_r`] with the configuration from `config`, which is called only once
@@ -347,7 +347,7 @@ pub unsafe fn gethostbyname3_with(
         Ok(())
     };
     // SAFETY: `errnop` and `herrnop` are valid.
-    unsafe { report(errnop, herrnop, lookup) }
+    unsafe { report(errnop, herrnop, Fail::try_again(libc::EIO), lookup) }
 }
 
 /// [`_nss_pnrp_gethostbyaddr2_r`] with the configuration from `config`.
@@ -419,7 +419,7 @@ pub unsafe fn gethostbyaddr2_with(
         Ok(())
     };
     // SAFETY: `errnop` and `herrnop` are valid.
-    unsafe { report(errnop, herrnop, lookup) }
+    unsafe { report(errnop, herrnop, Fail::unavail(libc::EIO), lookup) }
 }
 
 /// How a lookup failed, as glibc is told.
@@ -478,7 +478,7 @@ impl From<Erange> for Fail {
     }
 }
 
-/// Runs `lookup` and reports it the glibc way: panics become `UNAVAIL`, errno comes back as it was,
+/// Runs `lookup` and reports it the glibc way: panics become `on_panic` (TRYAGAIN for names under .pnrp.net, which must not reach DNS), errno comes back as it was,
 /// and only then are `*errnop` and `*herrnop` written (`errnop` is often `&errno`).
 ///
 /// # Safety
@@ -487,12 +487,12 @@ impl From<Erange> for Fail {
 unsafe fn report(
     errnop: *mut c_int,
     herrnop: *mut c_int,
+    on_panic: Fail,
     lookup: impl FnOnce() -> Result<(), Fail>,
 ) -> NssStatus {
     // SAFETY: the calling thread's errno is always valid.
     let saved = unsafe { *libc::__errno_location() };
-    let outcome = panic::catch_unwind(AssertUnwindSafe(lookup))
-        .unwrap_or_else(|_| Err(Fail::unavail(libc::EIO)));
+    let outcome = panic::catch_unwind(AssertUnwindSafe(lookup)).unwrap_or(Err(on_panic));
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = saved };
     let Err(fail) = outcome else {
@@ -533,12 +533,14 @@ unsafe fn peer_name(name: *const c_char) -> Result<PeerName, Fail> {
 fn resolve(config: &Config, peer: &PeerName) -> Result<Vec<ScopedAddr>, Fail> {
     match client::request(config, &Request::Resolve { name: peer.clone() }) {
         Ok(Response::Resolved(records)) => {
-            let mut seen = HashSet::new();
-            let addresses: Vec<ScopedAddr> = records
-                .into_iter()
-                .flat_map(|record| record.addresses)
-                .filter(|address| seen.insert(*address))
-                .collect();
+            // A linear dedup keeps the daemon's order and, unlike a HashSet, needs no random
+            // seed (a getrandom call some sandboxed programs forbid).
+            let mut addresses: Vec<ScopedAddr> = Vec::new();
+            for address in records.into_iter().flat_map(|record| record.addresses) {
+                if !addresses.contains(&address) {
+                    addresses.push(address);
+                }
+            }
             if addresses.is_empty() {
                 return Err(Fail::NO_DATA);
             }

@@ -27,7 +27,7 @@ fn exported_functions_read_the_environment() {
             timeout: Config::DEFAULT_TIMEOUT
         }
     );
-    for (value, ms) in [("250", 250), ("0", 1), ("100000", 60_000), ("soon", 5000)] {
+    for (value, ms) in [("250", 250), ("0", 1), ("100000", 5000), ("soon", 5000)] {
         std::env::set_var("PNRP_TIMEOUT_MS", value);
         assert_eq!(
             Config::from_env().timeout,

@@ -436,7 +436,11 @@ fn stalled_daemon_is_try_again_after_the_deadline() {
             &mut big(),
         );
         answer.assert_failed(NssStatus::TryAgain, libc::ETIMEDOUT, TRY_AGAIN);
-        assert!(start.elapsed() >= timeout);
+        assert!(
+            start.elapsed() + Duration::from_millis(2) >= timeout,
+            "{:?}",
+            start.elapsed()
+        );
     }
 }
 
@@ -509,9 +513,10 @@ fn bad_answers_are_try_again() {
 }
 
 #[test]
-fn a_panic_is_unavailable_not_an_unwind_into_c() {
+fn a_panic_is_try_again_not_an_unwind_into_c() {
+    // TRYAGAIN, not UNAVAIL: a .pnrp.net name must never go on to DNS.
     let answer = byname4(|| panic!("injected"), NAME.as_bytes(), &mut big());
-    answer.assert_failed(NssStatus::Unavail, libc::EIO, NO_RECOVERY);
+    answer.assert_failed(NssStatus::TryAgain, libc::EIO, TRY_AGAIN);
 }
 
 fn errno() -> *mut c_int {

@@ -8,12 +8,14 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pnrp_shared::ipc::{self, ErrorKind, FrameError, Request, Response, Status, HEADER_LEN};
+use pnrp_shared::ipc::{
+    self, ErrorKind, FrameError, Request, Response, Status, HEADER_LEN, MAX_REGISTRATIONS,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -23,12 +25,15 @@ use crate::interfaces;
 use crate::node::{Event, Node, QueryId};
 use crate::store::{Store, StoreError};
 
-/// How long a client may stay silent before its connection is closed.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may stay silent before its connection is closed (the NSS module and
+/// pnrpctl send their request at once).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a started frame may take to arrive whole.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most client connections served at once; more are closed at once (clients retry or fail fast).
-const MAX_CONNECTIONS: usize = 512;
+const MAX_CONNECTIONS: usize = 1024;
+/// Most connections one user may hold, so that no user can starve the others' lookups.
+const MAX_CONNECTIONS_PER_USER: usize = 128;
 /// How often the machine's addresses are re-read for automatic registrations.
 const ADDRESS_REFRESH: Duration = Duration::from_secs(2);
 
@@ -154,12 +159,23 @@ fn handle_command(
                 Response::Names(names)
             }
         }
-        Request::Register(registration) => match registration.validate() {
+        Request::Register(registration) => match registration.checked() {
             Err(message) => Response::Error {
                 kind: ErrorKind::BadRequest,
                 message,
             },
-            Ok(()) => {
+            Ok(registration)
+                if !node.is_registered(&registration.name)
+                    && node.registrations().len() >= MAX_REGISTRATIONS =>
+            {
+                Response::Error {
+                    kind: ErrorKind::BadRequest,
+                    message: format!(
+                        "this node already publishes {MAX_REGISTRATIONS} names, the most it may"
+                    ),
+                }
+            }
+            Ok(registration) => {
                 let mut saved = node.saved_registrations();
                 saved.retain(|existing| existing.name != registration.name);
                 saved.push(registration.clone());
@@ -221,13 +237,24 @@ fn bind(path: &Path) -> Result<UnixListener, DaemonError> {
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
     {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(parent)
-            .map_err(|error| socket_error(format!("cannot create its directory: {error}")))?;
+        if !parent.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .create(parent)
+                .and_then(|()| {
+                    // Set explicitly: the umask must not hide the socket from other users.
+                    std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755))
+                })
+                .map_err(|error| socket_error(format!("cannot create its directory: {error}")))?;
+        }
     }
-    if path.exists() {
+    if let Ok(metadata) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !metadata.file_type().is_socket() {
+            return Err(socket_error(
+                "something that is not a socket is in the way".into(),
+            ));
+        }
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(socket_error(
                 "another pnrpd is already listening there".into(),
@@ -244,6 +271,7 @@ fn bind(path: &Path) -> Result<UnixListener, DaemonError> {
 
 async fn accept_loop(listener: UnixListener, commands: mpsc::Sender<Command>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_user: Arc<Mutex<HashMap<u32, usize>>> = Arc::default();
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -257,9 +285,36 @@ async fn accept_loop(listener: UnixListener, commands: mpsc::Sender<Command>) {
             debug!("too many clients; closing a connection");
             continue;
         };
+        // The kernel's word for who is calling; unknown callers share one budget.
+        let uid = stream
+            .peer_cred()
+            .map_or(u32::MAX, |credentials| credentials.uid());
+        let admitted = {
+            let mut counts = per_user
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let count = counts.entry(uid).or_default();
+            let admitted = *count < MAX_CONNECTIONS_PER_USER;
+            *count += usize::from(admitted);
+            admitted
+        };
+        if !admitted {
+            debug!(uid, "user holds too many connections; closing a new one");
+            continue;
+        }
         let commands = commands.clone();
+        let per_user = per_user.clone();
         tokio::spawn(async move {
             serve(stream, commands).await;
+            let mut counts = per_user
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(count) = counts.get_mut(&uid) {
+                *count -= 1;
+                if *count == 0 {
+                    counts.remove(&uid);
+                }
+            }
             drop(slot);
         });
     }

@@ -26,8 +26,13 @@ pub const PROTOCOL_VERSION: u8 = 1;
 /// Bytes of the frame header: the length.
 pub const HEADER_LEN: usize = 4;
 
-/// Most bytes a frame may announce after its header.
-pub const MAX_FRAME_LEN: usize = 256 * 1024;
+/// Most bytes a frame may announce after its header: room for [`MAX_REGISTRATIONS`] full-size
+/// registrations in one `List` answer.
+pub const MAX_FRAME_LEN: usize = 1024 * 1024;
+
+/// Most names one daemon publishes (so every answer fits in a frame and the state file stays
+/// small).
+pub const MAX_REGISTRATIONS: usize = 128;
 
 /// Most addresses one registration may carry.
 pub const MAX_ADDRESSES: usize = 128;
@@ -115,8 +120,47 @@ pub struct Registration {
 }
 
 impl Registration {
+    /// The registration as a daemon stores it, or what is wrong with it. Both `pnrpctl` and the
+    /// daemon call this, so they cannot disagree: scope ids are kept only on link-local
+    /// addresses (which need one), and addresses nobody can reach are refused.
+    pub fn checked(mut self) -> Result<Registration, String> {
+        for address in &mut self.addresses {
+            if !address.is_link_local() {
+                address.scope_id = 0;
+            }
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
     /// Checks the limits a daemon enforces; the message says what is wrong.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(label) = self.name.classifier().split('.').find(|label| {
+            label
+                .get(..4)
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case("xn--"))
+        }) {
+            return Err(format!(
+                "classifier label {label:?} starts with xn--, which host names read as punycode; \
+                 write the name in Unicode instead"
+            ));
+        }
+        for address in &self.addresses {
+            let ip = address.ip;
+            let v4 = address.ipv4();
+            if ip.is_unspecified() || v4.is_some_and(|v4| v4.is_unspecified()) {
+                return Err(format!("{ip} is the unspecified address"));
+            }
+            if ip.is_multicast() || v4.is_some_and(|v4| v4.is_multicast() || v4.is_broadcast()) {
+                return Err(format!(
+                    "{} is not a unicast address",
+                    v4.map_or(ip.to_string(), |v4| v4.to_string())
+                ));
+            }
+            if address.is_link_local() && address.scope_id == 0 {
+                return Err(format!("link-local {ip} needs its interface: {ip}%eth0"));
+            }
+        }
         if self.addresses.len() > MAX_ADDRESSES {
             return Err(format!(
                 "{} addresses given; at most {MAX_ADDRESSES} are allowed",
@@ -435,5 +479,35 @@ mod tests {
         long_comment.comment = Some("x".repeat(MAX_COMMENT_BYTES + 1));
         assert!(long_comment.validate().unwrap_err().contains("at most 255"));
         assert!(registration().validate().is_ok());
+
+        let with = |text: &str, scope_id| {
+            let mut changed = registration();
+            changed.addresses = vec![ScopedAddr {
+                ip: text.parse().unwrap(),
+                scope_id,
+            }];
+            changed.checked()
+        };
+        assert!(with("fe80::9", 0)
+            .unwrap_err()
+            .contains("needs its interface"));
+        assert!(with("::", 0).unwrap_err().contains("unspecified"));
+        assert!(with("ff02::1", 3).unwrap_err().contains("not a unicast"));
+        assert!(with("::ffff:224.0.0.1", 0)
+            .unwrap_err()
+            .contains("224.0.0.1"));
+        assert_eq!(
+            with("2001:db8::1", 7).unwrap().addresses[0].scope_id,
+            0,
+            "scope dropped"
+        );
+        assert_eq!(
+            with("fe80::1", 7).unwrap().addresses[0].scope_id,
+            7,
+            "scope kept"
+        );
+        let mut punycode = registration();
+        punycode.name = "0.xn--caf-dma".parse().unwrap();
+        assert!(punycode.validate().unwrap_err().contains("xn--"));
     }
 }

@@ -317,3 +317,128 @@ fn shipped_default_config_is_accepted() {
     assert!(out.status.success(), "{}", describe(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("/run/pnrp/pnrpd.sock"));
 }
+
+#[test]
+fn the_daemon_refuses_what_pnrpctl_refuses() {
+    let sandbox = sandbox();
+    let _daemon = sandbox.start_daemon();
+    let register = |ip: &str, scope_id| {
+        let registration = pnrp_shared::ipc::Registration {
+            name: "0.raw".parse().unwrap(),
+            addresses: vec![pnrp_shared::ipc::ScopedAddr {
+                ip: ip.parse().unwrap(),
+                scope_id,
+            }],
+            port: None,
+            comment: None,
+        };
+        exchange(
+            &sandbox.socket(),
+            &ipc::encode_frame(&Request::Register(registration)).unwrap(),
+        )
+    };
+    for (ip, scope) in [("fe80::9", 0), ("::", 0), ("ff02::1", 77)] {
+        match register(ip, scope) {
+            Some(Response::Error {
+                kind: ErrorKind::BadRequest,
+                ..
+            }) => {}
+            other => panic!("{ip}%{scope} accepted: {other:?}"),
+        }
+    }
+    match register("2001:db8::5", 9) {
+        Some(Response::Registered(info)) => assert_eq!(info.registration.addresses[0].scope_id, 0),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn registrations_are_capped_with_a_clear_error() {
+    let sandbox = sandbox();
+    let _daemon = sandbox.start_daemon();
+    for index in 0..ipc::MAX_REGISTRATIONS {
+        let registration = pnrp_shared::ipc::Registration {
+            name: format!("0.cap{index}").parse().unwrap(),
+            addresses: vec![pnrp_shared::ipc::ScopedAddr {
+                ip: "fd70::1".parse().unwrap(),
+                scope_id: 0,
+            }],
+            port: None,
+            comment: Some("c".repeat(ipc::MAX_COMMENT_BYTES)),
+        };
+        let frame = ipc::encode_frame(&Request::Register(registration)).unwrap();
+        assert!(matches!(
+            exchange(&sandbox.socket(), &frame),
+            Some(Response::Registered(_))
+        ));
+    }
+    let out = sandbox.ctl(&["register", "0.onemore", "--address", "fd70::2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the most it may"),
+        "{}",
+        describe(&out)
+    );
+    // Re-registering an existing name is still allowed, and the full list fits in one answer.
+    sandbox.ctl_ok(&["register", "0.cap0", "--address", "fd70::3"]);
+    assert!(sandbox.ctl_ok(&["list", "--json"]).contains("0.cap127"));
+}
+
+#[test]
+fn never_deletes_a_file_that_is_not_a_socket() {
+    let sandbox = sandbox();
+    std::fs::write(sandbox.socket(), b"precious").unwrap();
+    let mut command = Command::new(MULTICALL);
+    command
+        .args(["pnrpd", "--config", "/dev/null", "--socket"])
+        .arg(sandbox.socket());
+    command.arg("--state-dir").arg(sandbox.state_dir());
+    let out = run_with_timeout(command);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a socket"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(std::fs::read(sandbox.socket()).unwrap(), b"precious");
+}
+
+#[test]
+fn one_user_cannot_take_every_connection() {
+    let sandbox = sandbox();
+    let _daemon = sandbox.start_daemon();
+    // 128 idle connections are this user's whole allowance: the next one is closed unanswered.
+    let idle: Vec<UnixStream> = (0..128)
+        .map(|_| UnixStream::connect(sandbox.socket()).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let refused = exchange(
+        &sandbox.socket(),
+        &ipc::encode_frame(&Request::Status).unwrap(),
+    );
+    assert!(
+        refused.is_none(),
+        "served past the per-user limit: {refused:?}"
+    );
+    if pnrp_tests::harness::is_root() {
+        // Another user is still served.
+        let mut command = Command::new("setpriv");
+        command.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            MULTICALL,
+            "pnrpctl",
+            "--socket",
+        ]);
+        command.arg(sandbox.socket()).arg("status");
+        let out = run_with_timeout(command);
+        assert!(out.status.success(), "{}", describe(&out));
+    } else {
+        println!("not root: cannot check that another user is still served");
+    }
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(sandbox.ctl_ok(&["status"]).contains("running"));
+}

@@ -102,11 +102,7 @@ fn parse_address(text: &str) -> Result<ScopedAddr, String> {
             .or_else(|| interface_index(scope))
             .ok_or_else(|| format!("no network interface {scope:?}"))?,
     };
-    let address = ScopedAddr { ip, scope_id };
-    if address.is_link_local() && scope_id == 0 {
-        return Err(format!("link-local {ip} needs its interface: {ip}%eth0"));
-    }
-    Ok(address)
+    Ok(ScopedAddr { ip, scope_id })
 }
 
 fn format_address(address: &ScopedAddr) -> String {
@@ -190,8 +186,8 @@ fn run(args: &Args) -> Result<(), Failure> {
                 port: *port,
                 comment: comment.clone(),
             };
-            registration
-                .validate()
+            let registration = registration
+                .checked()
                 .map_err(|message| (EXIT_ERROR, message))?;
             match ask(args, &Request::Register(registration))? {
                 Response::Registered(info) => print_registrations(args, &[info], true),
@@ -385,9 +381,6 @@ mod tests {
         assert_eq!(scoped.scope_id, 1);
         assert_eq!(format_address(&scoped), "fe80::1%lo");
         assert_eq!(parse_address("fe80::1%7").unwrap().scope_id, 7);
-        assert!(parse_address("fe80::1")
-            .unwrap_err()
-            .contains("needs its interface"));
         assert!(parse_address("fe80::1%nosuchif0").is_err());
         assert!(parse_address("nope").is_err());
         assert_eq!(
