@@ -9,6 +9,8 @@
 //! - [`config`] — `/etc/pnrp/pnrpd.toml`.
 //! - [`interfaces`] — the machine's own addresses.
 //! - [`notify`] — sd_notify readiness.
+//! - [`wire`] — the PNRP wire codec ([MS-PNRP] §2): messages, CPAs and their Ed25519 signatures,
+//!   AUTHORITY fragmentation; the one place untrusted UDP bytes are decoded.
 //! - [`client`] — the blocking socket client used by `pnrpctl`.
 //! - [`cli`] — the command lines of `pnrpd` and `pnrpctl`, the only places errors become messages;
 //!   `src/bin/` holds their one-line `main`s.
@@ -22,3 +24,4 @@ pub mod interfaces;
 pub mod node;
 pub mod notify;
 pub mod store;
+pub mod wire;
