@@ -8,6 +8,9 @@
 //! - `sweep NAME inet|inet6`: gethostbyname2_r with every buffer length from 0 up, poison bytes
 //!   around the buffer; checks glibc's grow-and-retry signal, the guards and every pointer.
 //! - `reverse ADDR`: getnameinfo with NI_NAMEREQD.
+//! - `bench NAME ITERATIONS [unspec|inet|inet6]`: 200 warm-up lookups, then times each
+//!   getaddrinfo+freeaddrinfo; one line `bench name=… family=… n=… min_ns=… p50_ns=… p99_ns=…
+//!   mean_ns=… max_ns=…` (exit 1 if any lookup fails). Used by `bench/getaddrinfo.sh`.
 
 use std::ffi::{CStr, CString, OsString};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -117,11 +120,72 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         ["fork", name] => fork_main(name),
         ["sweep", name, family] => sweep_main(name, family_arg(Some(family))),
         ["reverse", address] => reverse_main(address),
+        ["bench", name, iterations, rest @ ..] => {
+            bench_main(name, iterations, rest.first().copied())
+        }
         _ => {
-            eprintln!("usage: gai lookup|threads|fork|sweep|reverse …");
+            eprintln!("usage: gai lookup|threads|fork|sweep|reverse|bench …");
             ExitCode::from(2)
         }
     }
+}
+
+/// Lookups before timing starts: loads the NSS modules, fills caches, wakes the daemon up.
+const BENCH_WARMUP: usize = 200;
+
+fn bench_main(name: &str, iterations: &str, family: Option<&str>) -> ExitCode {
+    let (Ok(host), Ok(iterations)) = (CString::new(name), iterations.parse::<usize>()) else {
+        return ExitCode::from(2);
+    };
+    if iterations == 0 {
+        return ExitCode::from(2);
+    }
+    // SAFETY: all-zero addrinfo is a valid "no hints" value; we then set the fields we use.
+    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
+    hints.ai_family = family_arg(family);
+    hints.ai_socktype = libc::SOCK_STREAM;
+    // One getaddrinfo+freeaddrinfo; the error code on failure.
+    let once = || -> Result<(), i32> {
+        let mut list: *mut libc::addrinfo = std::ptr::null_mut();
+        // SAFETY: valid C string, hints and out-pointer; the list is freed right after.
+        let code = unsafe { libc::getaddrinfo(host.as_ptr(), std::ptr::null(), &hints, &mut list) };
+        if code != 0 {
+            return Err(code);
+        }
+        // SAFETY: freed once, from getaddrinfo.
+        unsafe { libc::freeaddrinfo(list) };
+        Ok(())
+    };
+    for _ in 0..BENCH_WARMUP {
+        if let Err(code) = once() {
+            println!("error {} name={name}", eai_name(code));
+            return ExitCode::from(1);
+        }
+    }
+    let mut samples = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let start = std::time::Instant::now();
+        let result = once();
+        let elapsed = start.elapsed();
+        if let Err(code) = result {
+            println!("error {} name={name}", eai_name(code));
+            return ExitCode::from(1);
+        }
+        samples.push(elapsed.as_nanos() as u64);
+    }
+    samples.sort_unstable();
+    // Nearest-rank percentile.
+    let percentile = |p: usize| samples[(samples.len() * p).div_ceil(100).max(1) - 1];
+    let mean = samples.iter().sum::<u64>() / samples.len() as u64;
+    println!(
+        "bench name={name} family={} n={iterations} min_ns={} p50_ns={} p99_ns={} mean_ns={mean} max_ns={}",
+        family.unwrap_or("unspec"),
+        samples[0],
+        percentile(50),
+        percentile(99),
+        samples[samples.len() - 1],
+    );
+    ExitCode::SUCCESS
 }
 
 fn threads_main(name: &str, threads: &str, rounds: &str) -> ExitCode {
