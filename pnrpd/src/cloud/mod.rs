@@ -2,7 +2,11 @@
 //!
 //! Layout:
 //! - [`cache`] — the multi-level route entry cache and leaf sets.
+//! - [`node`] — one cloud's node: joining, caching, resolving, publishing (§3).
+//! - [`scenario`] — a whole simulated cloud: joins, churn, lookups, figures.
 //! - [`sim`] — a deterministic simulated network for many sans-IO nodes.
 
 pub mod cache;
+pub mod node;
+pub mod scenario;
 pub mod sim;

@@ -1,0 +1,1762 @@
+//! One PNRP cloud as a sans-IO state machine ([MS-PNRP] §3).
+//!
+//! Fed datagrams and `now` through `handle_*`, drained through `poll_*`; it reads no clock, opens
+//! no socket and draws randomness only from its seeded generator, so a whole run is reproducible.
+//!
+//! What it does, by section of the spec:
+//! - Joining (§3.1.4.3, §3.2.5.3–4): SOLICIT → ADVERTISE → REQUEST (nonce, checked against the
+//!   hashed nonce) → FLOODs of route entries; on start and whenever the cache is empty.
+//! - Learning route entries (§3.1.5.11, §3.1.5.6.1.2): every entry seen is proven reachable with
+//!   an INQUIRE before it enters the cache; entries that would join a leaf set must also bring a
+//!   valid CPA. A new leaf is flooded to the leaf-set neighbours (§3.2.5.11).
+//! - Resolving (§3.1.4.4.2, §3.1.5.6.1): iterative LOOKUPs with next-hop and best-match stacks,
+//!   backtracking, the flagged path, the suspicious-count and hop limits; then an INQUIRE to the
+//!   best match for its signed CPA. A name resolves as soon as the lookup is exhausted.
+//! - Answering (§3.2.5.2, §3.2.5.6): LOOKUPs with the closest entry, INQUIREs with a fresh CPA.
+//! - Registering (§3.2.4.1): a lookup of ID+1 carrying our route entry; unregistering
+//!   (§3.2.4.2) floods a revoke CPA to the leaf set.
+//! - Timers: retransmission (1 s, 2 tries), maintenance (15 s: rejoin when alone, re-publish before
+//!   NotAfter, look up the middle of the widest cache gap to balance the cache).
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use pnrp_shared::id::classifier_hash;
+use pnrp_shared::{P2pId, PeerName, PnrpId, ServiceLocation};
+use rand::rngs::SmallRng;
+use rand::{Rng, RngCore, SeedableRng};
+use sha1::{Digest, Sha1};
+
+use super::cache::{CacheEntry, RouteCache};
+use crate::wire::{
+    filetime_from_unix, service_location, service_location_prefix, Ack, Advertise, AppEndpoint,
+    AuthorityBuffer, BoundedVec, Classifier, Cpa, CpaCheck, CpaFields, CpaPublicKey, Endpoint,
+    Flood, FriendlyName, Inquire, Lookup, Message, Packet, Reassembly, Request, ResolveCriteria,
+    ResolveReason, RouteEntry, Solicit, SolicitType,
+};
+
+/// Retransmission period (§3.1.2).
+pub const RETRANSMIT: Duration = Duration::from_secs(1);
+/// Sends of a message before giving up: the first and two retries (§3.1.4.3 "Retry Count 2").
+const RETRIES: u8 = 2;
+/// Maintenance period (§3.1.2).
+pub const MAINTENANCE: Duration = Duration::from_secs(15);
+/// How long a CPA we sign stays valid (§2.2.3.1 asks for 12 hours to a week).
+const CPA_LIFETIME_SECS: u64 = 12 * 3600;
+/// Re-publish when this little of a CPA's life is left.
+const REPUBLISH_BEFORE_SECS: u64 = 3600;
+/// Conversation entries expire after this (§3.2.2).
+const CONVERSATION_TIMEOUT: Duration = Duration::from_secs(15);
+/// Bounds on per-peer state, so that no sender can make it grow without limit.
+const MAX_CONVERSATIONS: usize = 64;
+const MAX_PENDING_ADDS: usize = 256;
+const MAX_RESOLVES: usize = 256;
+/// §3.1.4.4.2's limits.
+const MAX_SUSPICIOUS: u32 = 6;
+const MAX_USEFUL_HOPS: u32 = 22;
+/// A balancing lookup only needs to reach the gap's neighbourhood.
+const MAX_BALANCING_HOPS: u32 = 4;
+/// Registrations of one name gathered by a resolve.
+const MAX_RESULTS: usize = 16;
+/// Service location suffix a resolver uses (§3.1.4.4).
+const RESOLVE_SUFFIX: [u8; 8] = [0x80, 0, 0, 0, 0, 0, 0, 0];
+
+/// Maps the node's monotonic `now` to UTC, which CPAs carry (NotAfter). Set once by the driver.
+#[derive(Debug, Clone, Copy)]
+pub struct WallClock {
+    /// A moment on the monotonic clock…
+    pub at: Instant,
+    /// …and the Unix time in seconds at that moment.
+    pub unix_secs: u64,
+}
+
+impl WallClock {
+    fn unix(&self, now: Instant) -> u64 {
+        self.unix_secs + now.saturating_duration_since(self.at).as_secs()
+    }
+}
+
+/// How a cloud node is set up.
+#[derive(Debug, Clone)]
+pub struct CloudConfig {
+    /// Seeds the node's random choices (message IDs, nonces, service locations).
+    pub seed: u64,
+    /// Nodes to join through.
+    pub seeds: Vec<SocketAddrV6>,
+    /// Signs this node's CPAs.
+    pub key: SigningKey,
+    /// UTC for CPAs.
+    pub clock: WallClock,
+    /// Interface index given to link-local addresses learned from the wire (0 for the global
+    /// cloud).
+    pub scope_id: u32,
+}
+
+/// A name this node publishes in the cloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publication {
+    /// The name.
+    pub name: PeerName,
+    /// The application endpoints resolvers get (at most 10; the CPA payload's limit).
+    pub app_endpoints: Vec<AppEndpoint>,
+    /// The friendly name (at most 78 bytes of UTF-8).
+    pub comment: Option<String>,
+}
+
+/// One registration found by a resolve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Its PNRP ID.
+    pub id: PnrpId,
+    /// The publisher's PNRP endpoint.
+    pub publisher: SocketAddrV6,
+    /// The application endpoints from its signed CPA.
+    pub app_endpoints: Vec<AppEndpoint>,
+    /// Its friendly name.
+    pub comment: Option<String>,
+}
+
+/// What the cloud reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloudEvent {
+    /// A resolve finished.
+    Resolved {
+        /// The caller's tag.
+        query: u64,
+        /// Every registration found (empty: not in the cloud).
+        found: Vec<Found>,
+        /// The nodes asked, in order (for traceroute).
+        hops: Vec<SocketAddrV6>,
+    },
+}
+
+/// Counters for tests, benchmarks and `pnrpctl`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CloudStats {
+    /// Datagrams queued for sending.
+    pub sent: u64,
+    /// Datagrams received that decoded.
+    pub received: u64,
+    /// Datagrams dropped as malformed.
+    pub malformed: u64,
+    /// CPAs that failed validation.
+    pub bad_cpas: u64,
+}
+
+#[derive(Debug)]
+struct Local {
+    publication: Publication,
+    id: PnrpId,
+    not_after_unix: u64,
+    /// Whether the cloud has heard of it: the announcing lookup reached at least one node.
+    announced: Announce,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Announce {
+    No,
+    Running,
+    Done,
+}
+
+#[derive(Debug, Clone)]
+enum PendingKind {
+    Solicit { nonce: [u8; 16] },
+    Request,
+    Flood { validate: PnrpId },
+    Inquire,
+    Lookup,
+}
+
+#[derive(Debug)]
+struct Pending {
+    to: SocketAddrV6,
+    bytes: Vec<u8>,
+    sends_left: u8,
+    due: Instant,
+    kind: PendingKind,
+}
+
+#[derive(Debug)]
+struct PendingAdd {
+    entry: RouteEntry,
+    from: SocketAddrV6,
+    need_cpa: bool,
+    nonce: [u8; 16],
+    already_flooded: Vec<Endpoint>,
+}
+
+#[derive(Debug)]
+struct Conversation {
+    hashed_nonce: [u8; 20],
+    expires: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    App(u64),
+    Registration(PnrpId),
+    Maintenance,
+}
+
+#[derive(Debug)]
+struct Hop {
+    entry: RouteEntry,
+    uses: u32,
+}
+
+#[derive(Debug)]
+struct Resolve {
+    purpose: Purpose,
+    target: PnrpId,
+    criteria: ResolveCriteria,
+    path: Vec<Endpoint>,
+    next_hops: Vec<Hop>,
+    best_stack: Vec<RouteEntry>,
+    best: Option<RouteEntry>,
+    current: Option<Hop>,
+    carried: Option<RouteEntry>,
+    suspicious: u32,
+    useful: u32,
+    last_message: Option<u32>,
+    inquire_nonce: [u8; 16],
+    inquired: HashSet<PnrpId>,
+    found: Vec<Found>,
+    hops: Vec<SocketAddrV6>,
+    /// Registrations of the name next to the first found, still to ask (same P2P ID).
+    walk: Vec<RouteEntry>,
+}
+
+/// One cloud's node.
+#[derive(Debug)]
+pub struct Cloud {
+    config: CloudConfig,
+    rng: SmallRng,
+    public_key: CpaPublicKey,
+    local_endpoints: Vec<SocketAddrV6>,
+    cache: RouteCache,
+    anchor: PnrpId,
+    locals: BTreeMap<PnrpId, Local>,
+    pending: HashMap<u32, Pending>,
+    adds: HashMap<u32, PendingAdd>,
+    conversations: HashMap<SocketAddrV6, Conversation>,
+    resolves: HashMap<u32, Resolve>,
+    next_resolve: u32,
+    by_message: HashMap<u32, u32>,
+    reassembly: Reassembly,
+    transmits: VecDeque<(SocketAddrV6, Vec<u8>)>,
+    events: VecDeque<CloudEvent>,
+    next_maintenance: Instant,
+    maintenance_round: u32,
+    stats: CloudStats,
+}
+
+fn sha1_20(bytes: &[u8]) -> [u8; 20] {
+    Sha1::digest(bytes).into()
+}
+
+/// Whether `candidate` matches `target` as the criteria ask.
+fn matches(candidate: &PnrpId, target: &PnrpId, criteria: ResolveCriteria) -> bool {
+    match criteria {
+        ResolveCriteria::AnyPeerName => candidate.0[..16] == target.0[..16],
+        ResolveCriteria::Nearest64PeerName => candidate.0[..24] == target.0[..24],
+        _ => candidate == target,
+    }
+}
+
+fn closer(a: &PnrpId, b: &PnrpId, target: &PnrpId) -> bool {
+    a.distance(target) < b.distance(target)
+}
+
+fn one() -> PnrpId {
+    let mut bytes = [0; 32];
+    bytes[31] = 1;
+    PnrpId(bytes)
+}
+
+impl Cloud {
+    /// A node that has not joined yet; [`Cloud::set_local_endpoints`] starts it.
+    pub fn new(config: CloudConfig, now: Instant) -> Self {
+        let mut rng = SmallRng::seed_from_u64(config.seed);
+        let mut anchor = [0; 32];
+        rng.fill_bytes(&mut anchor);
+        let anchor = PnrpId(anchor);
+        let public_key = CpaPublicKey::of(&config.key);
+        Cloud {
+            config,
+            rng,
+            public_key,
+            local_endpoints: Vec::new(),
+            cache: RouteCache::new(vec![anchor]),
+            anchor,
+            locals: BTreeMap::new(),
+            pending: HashMap::new(),
+            adds: HashMap::new(),
+            conversations: HashMap::new(),
+            resolves: HashMap::new(),
+            next_resolve: 0,
+            by_message: HashMap::new(),
+            reassembly: Reassembly::new(16, 4 * crate::wire::MAX_AUTHORITY_BUFFER),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            next_maintenance: now,
+            maintenance_round: 0,
+            stats: CloudStats::default(),
+        }
+    }
+
+    /// Where this node listens (at most four, same scope); a change re-publishes every name.
+    pub fn set_local_endpoints(&mut self, now: Instant, mut endpoints: Vec<SocketAddrV6>) {
+        endpoints.sort();
+        endpoints.dedup();
+        endpoints.truncate(4);
+        if endpoints == self.local_endpoints {
+            return;
+        }
+        let joining = self.local_endpoints.is_empty();
+        self.local_endpoints = endpoints;
+        if self.local_endpoints.is_empty() {
+            return;
+        }
+        let publications: Vec<Publication> = self
+            .locals
+            .values()
+            .map(|local| local.publication.clone())
+            .collect();
+        for publication in publications {
+            self.register(now, publication);
+        }
+        if joining {
+            self.join(now);
+        }
+    }
+
+    /// Where this node listens.
+    pub fn local_endpoints(&self) -> &[SocketAddrV6] {
+        &self.local_endpoints
+    }
+
+    /// The route cache, for inspection.
+    pub fn cache(&self) -> &RouteCache {
+        &self.cache
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> CloudStats {
+        self.stats
+    }
+
+    /// The PNRP IDs this node publishes, with their names.
+    pub fn published(&self) -> Vec<(PnrpId, PeerName)> {
+        self.locals
+            .values()
+            .map(|local| (local.id, local.publication.name.clone()))
+            .collect()
+    }
+
+    // ---- higher-layer events ----------------------------------------------------------------
+
+    /// Publishes a name (replacing an earlier publication of it); returns its PNRP ID, or `None`
+    /// while the node has no address to publish.
+    pub fn register(&mut self, now: Instant, publication: Publication) -> Option<PnrpId> {
+        self.locals
+            .retain(|_, local| local.publication.name != publication.name);
+        let first = *self.local_endpoints.first()?;
+        let prefix = service_location_prefix(first.ip());
+        let random = self.rng.gen::<u8>();
+        let location =
+            service_location(prefix, &self.public_key, &self.service_addresses(), random);
+        let id = PnrpId::new(P2pId::of(&publication.name), location);
+        let not_after_unix = self.config.clock.unix(now) + CPA_LIFETIME_SECS;
+        self.locals.insert(
+            id,
+            Local {
+                publication,
+                id,
+                not_after_unix,
+                announced: Announce::No,
+            },
+        );
+        self.refresh_anchors();
+        self.announce(now);
+        Some(id)
+    }
+
+    /// Announces every registration the cloud has not heard of yet: a lookup of ID+1 carrying
+    /// our own route entry (§3.2.4.1). Alone (empty cache) it waits for the first neighbour.
+    fn announce(&mut self, now: Instant) {
+        if self.cache.is_empty() {
+            return;
+        }
+        let waiting: Vec<PnrpId> = self
+            .locals
+            .values()
+            .filter(|local| local.announced == Announce::No)
+            .map(|local| local.id)
+            .collect();
+        for id in waiting {
+            if let Some(local) = self.locals.get_mut(&id) {
+                local.announced = Announce::Running;
+            }
+            let own = self.own_route_entry(id);
+            self.start_resolve(
+                now,
+                id.wrapping_add(&one()),
+                ResolveCriteria::None,
+                Purpose::Registration(id),
+                own,
+            );
+        }
+    }
+
+    /// Withdraws a name: a revoke CPA flooded to the leaf-set neighbours (§3.2.4.2).
+    pub fn unregister(&mut self, now: Instant, name: &PeerName) {
+        let ids: Vec<PnrpId> = self
+            .locals
+            .values()
+            .filter(|local| &local.publication.name == name)
+            .map(|local| local.id)
+            .collect();
+        for id in ids {
+            let Some(local) = self.locals.remove(&id) else {
+                continue;
+            };
+            let revoke = self.sign_cpa(now, &local, [0; 16], true);
+            let (below, above) = self.cache.leaf_set(&id);
+            let neighbours: Vec<CacheEntry> = below
+                .iter()
+                .take(1)
+                .chain(above.iter().take(1))
+                .map(|entry| (*entry).clone())
+                .collect();
+            for neighbour in neighbours {
+                let flood = Flood {
+                    no_ack: false,
+                    validate_id: neighbour.id,
+                    revoke_cpa: Some(Box::new(revoke.clone())),
+                    route_entry: None,
+                    already_flooded: BoundedVec::empty(),
+                };
+                if let Some(&to) = neighbour.endpoints.first() {
+                    self.send_pending(
+                        now,
+                        to,
+                        Message::Flood(flood),
+                        PendingKind::Flood {
+                            validate: neighbour.id,
+                        },
+                    );
+                }
+            }
+        }
+        self.refresh_anchors();
+    }
+
+    /// Starts resolving a peer name in this cloud; the answer comes as [`CloudEvent::Resolved`].
+    pub fn resolve(&mut self, now: Instant, name: &PeerName, query: u64) {
+        let mut location = [0; 16];
+        location[8..].copy_from_slice(&RESOLVE_SUFFIX);
+        let target = PnrpId::new(P2pId::of(name), ServiceLocation(location));
+        self.start_resolve(
+            now,
+            target,
+            ResolveCriteria::AnyPeerName,
+            Purpose::App(query),
+            None,
+        );
+    }
+
+    // ---- poll / handle -----------------------------------------------------------------------
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddrV6, Vec<u8>)> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<CloudEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Cloud::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let retransmit = self.pending.values().map(|pending| pending.due).min();
+        Some(retransmit.map_or(self.next_maintenance, |due| due.min(self.next_maintenance)))
+    }
+
+    /// Runs the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<u32> = self
+            .pending
+            .iter()
+            .filter(|(_, pending)| pending.due <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for message_id in due {
+            let Some(pending) = self.pending.get_mut(&message_id) else {
+                continue;
+            };
+            if pending.sends_left > 0 {
+                pending.sends_left -= 1;
+                pending.due = now + RETRANSMIT;
+                let (to, bytes) = (pending.to, pending.bytes.clone());
+                self.transmit(to, bytes);
+                continue;
+            }
+            if let Some(pending) = self.pending.remove(&message_id) {
+                self.gave_up(now, message_id, pending);
+            }
+        }
+        if now >= self.next_maintenance {
+            self.next_maintenance = now + MAINTENANCE;
+            self.maintain(now);
+        }
+    }
+
+    /// A datagram arrived from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddrV6, bytes: &[u8]) {
+        // §3.1.5.2: privileged source ports are dropped.
+        if from.port() <= 1024 {
+            return;
+        }
+        let packet = match Packet::decode(bytes) {
+            Ok(packet) => packet,
+            Err(_) => {
+                self.stats.malformed += 1;
+                return;
+            }
+        };
+        self.stats.received += 1;
+        let id = packet.message_id;
+        match packet.message {
+            Message::Solicit(solicit) => self.on_solicit(now, from, id, solicit),
+            Message::Advertise(advertise) => self.on_advertise(now, from, advertise),
+            Message::Request(request) => self.on_request(now, from, id, request),
+            Message::Flood(flood) => self.on_flood(now, from, id, flood),
+            Message::Inquire(inquire) => self.on_inquire(now, from, id, inquire),
+            Message::Authority(authority) => {
+                match self.reassembly.insert(SocketAddr::V6(from), &authority) {
+                    Ok(Some(buffer)) => match AuthorityBuffer::decode(&buffer) {
+                        Ok(buffer) => {
+                            self.on_authority(now, from, authority.acked_message_id(), buffer)
+                        }
+                        Err(_) => self.stats.malformed += 1,
+                    },
+                    Ok(None) => {}
+                    Err(_) => self.stats.malformed += 1,
+                }
+            }
+            Message::Ack(ack) => self.on_ack(now, ack),
+            Message::Lookup(lookup) => self.on_lookup(now, from, id, lookup),
+        }
+    }
+
+    // ---- sending -----------------------------------------------------------------------------
+
+    fn transmit(&mut self, to: SocketAddrV6, bytes: Vec<u8>) {
+        self.stats.sent += 1;
+        self.transmits.push_back((to, bytes));
+    }
+
+    fn message_id(&mut self) -> u32 {
+        loop {
+            let id = self.rng.next_u32();
+            if id != 0 && !self.pending.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn send(&mut self, to: SocketAddrV6, message_id: u32, message: Message) {
+        let bytes = Packet {
+            message_id,
+            message,
+        }
+        .encode();
+        self.transmit(to, bytes);
+    }
+
+    /// Sends a message that expects no answer under a fresh message ID.
+    fn send_fresh(&mut self, to: SocketAddrV6, message: Message) {
+        let message_id = self.rng.next_u32();
+        self.send(to, message_id, message);
+    }
+
+    fn send_pending(
+        &mut self,
+        now: Instant,
+        to: SocketAddrV6,
+        message: Message,
+        kind: PendingKind,
+    ) -> u32 {
+        let message_id = self.message_id();
+        let bytes = Packet {
+            message_id,
+            message,
+        }
+        .encode();
+        self.transmit(to, bytes.clone());
+        self.pending.insert(
+            message_id,
+            Pending {
+                to,
+                bytes,
+                sends_left: RETRIES,
+                due: now + RETRANSMIT,
+                kind,
+            },
+        );
+        message_id
+    }
+
+    fn send_authority(&mut self, to: SocketAddrV6, message_id: u32, buffer: &AuthorityBuffer) {
+        for fragment in buffer.fragments(message_id) {
+            self.send(to, message_id, Message::Authority(fragment));
+        }
+    }
+
+    // ---- addresses and entries ---------------------------------------------------------------
+
+    fn endpoint_of(&self, endpoint: &Endpoint) -> SocketAddrV6 {
+        let link_local = endpoint.address.segments()[0] & 0xffc0 == 0xfe80;
+        let scope = if link_local { self.config.scope_id } else { 0 };
+        SocketAddrV6::new(endpoint.address, endpoint.port, 0, scope)
+    }
+
+    fn entry_endpoints(&self, entry: &RouteEntry) -> Vec<SocketAddrV6> {
+        entry
+            .addresses
+            .iter()
+            .map(|address| {
+                self.endpoint_of(&Endpoint {
+                    port: entry.port,
+                    address: *address,
+                })
+            })
+            .collect()
+    }
+
+    fn service_addresses(&self) -> Vec<Endpoint> {
+        self.local_endpoints
+            .iter()
+            .map(|endpoint| Endpoint::from(SocketAddr::V6(*endpoint)))
+            .collect()
+    }
+
+    fn own_route_entry(&self, id: PnrpId) -> Option<RouteEntry> {
+        let first = self.local_endpoints.first()?;
+        let addresses: Vec<Ipv6Addr> = self
+            .local_endpoints
+            .iter()
+            .map(|endpoint| *endpoint.ip())
+            .collect();
+        Some(RouteEntry {
+            pnrp_id: id,
+            port: first.port(),
+            addresses: BoundedVec::truncating(addresses)?,
+        })
+    }
+
+    fn cache_route_entry(entry: &CacheEntry) -> Option<RouteEntry> {
+        let first = entry.endpoints.first()?;
+        let addresses: Vec<Ipv6Addr> = entry
+            .endpoints
+            .iter()
+            .map(|endpoint| *endpoint.ip())
+            .collect();
+        Some(RouteEntry {
+            pnrp_id: entry.id,
+            port: first.port(),
+            addresses: BoundedVec::truncating(addresses)?,
+        })
+    }
+
+    fn is_own_endpoint(&self, endpoint: &Endpoint) -> bool {
+        self.local_endpoints
+            .iter()
+            .any(|own| own.ip() == &endpoint.address && own.port() == endpoint.port)
+    }
+
+    fn refresh_anchors(&mut self) {
+        let mut anchors: Vec<PnrpId> = self.locals.keys().copied().collect();
+        if anchors.is_empty() {
+            anchors.push(self.anchor);
+        }
+        if anchors != self.cache.anchors() {
+            self.cache.set_anchors(anchors);
+        }
+    }
+
+    fn sign_cpa(&mut self, now: Instant, local: &Local, nonce: [u8; 16], revoke: bool) -> Cpa {
+        let mut fields = CpaFields::for_name(
+            &local.publication.name,
+            local.id.service_location(),
+            filetime_from_unix(if revoke {
+                self.config.clock.unix(now) + CPA_LIFETIME_SECS
+            } else {
+                local.not_after_unix
+            }),
+            nonce,
+        );
+        fields.revoke = revoke;
+        fields.friendly_name = local
+            .publication
+            .comment
+            .as_deref()
+            .and_then(FriendlyName::utf8);
+        fields.service_addresses =
+            BoundedVec::truncating(self.service_addresses()).unwrap_or_else(BoundedVec::empty);
+        if !revoke {
+            fields.app_endpoints = BoundedVec::truncating(local.publication.app_endpoints.clone());
+        }
+        Cpa::sign(fields, &self.config.key)
+    }
+
+    /// Submits a route entry for the cache: it enters only after answering an INQUIRE
+    /// (§3.1.5.11), with a valid CPA when it would join a leaf set (§3.2.5.1).
+    fn submit(
+        &mut self,
+        now: Instant,
+        entry: RouteEntry,
+        from: SocketAddrV6,
+        already_flooded: Vec<Endpoint>,
+    ) {
+        if entry.port < 1024 || self.locals.contains_key(&entry.pnrp_id) {
+            return;
+        }
+        if entry.addresses.iter().any(|address| {
+            self.is_own_endpoint(&Endpoint {
+                port: entry.port,
+                address: *address,
+            })
+        }) {
+            return;
+        }
+        let endpoints = self.entry_endpoints(&entry);
+        if let Some(known) = self.cache.get(&entry.pnrp_id) {
+            if known.endpoints == endpoints {
+                return;
+            }
+        }
+        if self.adds.len() >= MAX_PENDING_ADDS
+            || self
+                .adds
+                .values()
+                .any(|add| add.entry.pnrp_id == entry.pnrp_id)
+        {
+            return;
+        }
+        let Some(&to) = endpoints.first() else { return };
+        let need_cpa = !self.locals.is_empty() && self.cache.would_be_leaf(&entry.pnrp_id);
+        let mut nonce = [0; 16];
+        self.rng.fill_bytes(&mut nonce);
+        let inquire = Inquire {
+            want_cpa: need_cpa,
+            want_extended_payload: false,
+            want_cert_chain: need_cpa,
+            validate_id: entry.pnrp_id,
+            nonce: need_cpa.then_some(nonce),
+        };
+        let message_id =
+            self.send_pending(now, to, Message::Inquire(inquire), PendingKind::Inquire);
+        self.adds.insert(
+            message_id,
+            PendingAdd {
+                entry,
+                from,
+                need_cpa,
+                nonce,
+                already_flooded,
+            },
+        );
+    }
+
+    fn admit(&mut self, now: Instant, add: PendingAdd) {
+        let endpoints = self.entry_endpoints(&add.entry);
+        let id = add.entry.pnrp_id;
+        // Only a newcomer to a leaf set is flooded; a known entry is merely refreshed.
+        let was_leaf = self.cache.get(&id).is_none() && self.cache.would_be_leaf(&id);
+        if !self.cache.insert(CacheEntry {
+            id,
+            endpoints,
+            last_seen: now,
+        }) {
+            return;
+        }
+        self.announce(now);
+        if was_leaf && !self.locals.is_empty() {
+            self.flood_new_leaf(now, &add);
+        }
+    }
+
+    /// §3.2.5.11: a new leaf-set member is flooded to the nearest cached IDs on both sides of it.
+    fn flood_new_leaf(&mut self, now: Instant, add: &PendingAdd) {
+        let id = add.entry.pnrp_id;
+        let excluded: HashSet<Endpoint> = add.already_flooded.iter().copied().collect();
+        let pick = |upwards: bool, cache: &RouteCache| -> Option<CacheEntry> {
+            cache
+                .entries()
+                .filter(|entry| entry.id != id)
+                .filter(|entry| {
+                    !entry.endpoints.iter().any(|endpoint| {
+                        excluded.contains(&Endpoint::from(SocketAddr::V6(*endpoint)))
+                    })
+                })
+                .filter(|entry| {
+                    entry
+                        .endpoints
+                        .iter()
+                        .all(|endpoint| !add.entry.addresses.contains(endpoint.ip()))
+                })
+                .min_by_key(|entry| {
+                    if upwards {
+                        entry.id.wrapping_sub(&id)
+                    } else {
+                        id.wrapping_sub(&entry.id)
+                    }
+                })
+                .cloned()
+        };
+        let targets: Vec<CacheEntry> = [pick(true, &self.cache), pick(false, &self.cache)]
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut already: Vec<Endpoint> = add.already_flooded.clone();
+        for target in &targets {
+            if let Some(endpoint) = target.endpoints.first() {
+                already.push(Endpoint::from(SocketAddr::V6(*endpoint)));
+            }
+        }
+        already.extend(self.service_addresses().into_iter().take(1));
+        already.sort();
+        already.dedup();
+        let already = BoundedVec::truncating(already).unwrap_or_else(BoundedVec::empty);
+        let mut sent_to = HashSet::new();
+        for target in targets {
+            let Some(&to) = target.endpoints.first() else {
+                continue;
+            };
+            if !sent_to.insert(target.id) {
+                continue;
+            }
+            let flood = Flood {
+                no_ack: false,
+                validate_id: target.id,
+                revoke_cpa: None,
+                route_entry: Some(add.entry.clone()),
+                already_flooded: already.clone(),
+            };
+            self.send_pending(
+                now,
+                to,
+                Message::Flood(flood),
+                PendingKind::Flood {
+                    validate: target.id,
+                },
+            );
+        }
+        // Tell the newcomer about us when it came from someone else's flood.
+        let from_endpoint = Endpoint::from(SocketAddr::V6(add.from));
+        let from_is_entry = add.entry.addresses.contains(&from_endpoint.address);
+        if !add.already_flooded.is_empty() && !from_is_entry {
+            if let Some(own) = self
+                .nearest_local(&id)
+                .and_then(|local| self.own_route_entry(local))
+            {
+                if let Some(&to) = self.entry_endpoints(&add.entry).first() {
+                    let flood = Flood {
+                        no_ack: false,
+                        validate_id: id,
+                        revoke_cpa: None,
+                        route_entry: Some(own),
+                        already_flooded: BoundedVec::empty(),
+                    };
+                    self.send_pending(
+                        now,
+                        to,
+                        Message::Flood(flood),
+                        PendingKind::Flood { validate: id },
+                    );
+                }
+            }
+        }
+    }
+
+    fn nearest_local(&self, target: &PnrpId) -> Option<PnrpId> {
+        self.locals
+            .keys()
+            .min_by_key(|id| id.distance(target))
+            .copied()
+    }
+
+    // ---- joining -----------------------------------------------------------------------------
+
+    fn join(&mut self, now: Instant) {
+        let seeds = self.config.seeds.clone();
+        for seed in seeds {
+            if self.local_endpoints.contains(&seed) {
+                continue;
+            }
+            let mut nonce = [0; 16];
+            self.rng.fill_bytes(&mut nonce);
+            let route_entry = self
+                .locals
+                .keys()
+                .next()
+                .copied()
+                .and_then(|id| self.own_route_entry(id));
+            let solicit = Solicit {
+                solicit_type: Some(SolicitType::Any),
+                route_entry,
+                hashed_nonce: sha1_20(&nonce),
+            };
+            self.send_pending(
+                now,
+                seed,
+                Message::Solicit(solicit),
+                PendingKind::Solicit { nonce },
+            );
+        }
+    }
+
+    fn on_solicit(&mut self, now: Instant, from: SocketAddrV6, message_id: u32, solicit: Solicit) {
+        self.conversations
+            .retain(|_, conversation| conversation.expires > now);
+        let known = self.conversations.contains_key(&from);
+        let ids: Vec<PnrpId> = if known || self.conversations.len() < MAX_CONVERSATIONS {
+            self.conversations.insert(
+                from,
+                Conversation {
+                    hashed_nonce: solicit.hashed_nonce,
+                    expires: now + CONVERSATION_TIMEOUT,
+                },
+            );
+            let mut ids: Vec<PnrpId> = self.cache.spread(5).iter().map(|entry| entry.id).collect();
+            if ids.len() < 5 {
+                ids.extend(self.locals.keys().copied());
+            }
+            ids
+        } else {
+            Vec::new()
+        };
+        let advertise = Advertise {
+            acked_message_id: message_id,
+            ids: BoundedVec::truncating(ids).unwrap_or_else(BoundedVec::empty),
+            hashed_nonce: solicit.hashed_nonce,
+        };
+        self.send_fresh(from, Message::Advertise(advertise));
+        if let Some(entry) = solicit.route_entry {
+            self.submit(now, entry, from, Vec::new());
+        }
+    }
+
+    fn on_advertise(&mut self, now: Instant, from: SocketAddrV6, advertise: Advertise) {
+        let Some(Pending {
+            kind: PendingKind::Solicit { nonce },
+            ..
+        }) = self.pending.get(&advertise.acked_message_id)
+        else {
+            return;
+        };
+        let nonce = *nonce;
+        if sha1_20(&nonce) != advertise.hashed_nonce {
+            return;
+        }
+        self.pending.remove(&advertise.acked_message_id);
+        if advertise.ids.is_empty() {
+            return;
+        }
+        let request = Request {
+            nonce,
+            ids: advertise.ids,
+        };
+        self.send_pending(now, from, Message::Request(request), PendingKind::Request);
+    }
+
+    fn on_request(&mut self, now: Instant, from: SocketAddrV6, message_id: u32, request: Request) {
+        let Some(conversation) = self.conversations.get(&from) else {
+            return;
+        };
+        if conversation.expires <= now || sha1_20(&request.nonce) != conversation.hashed_nonce {
+            return;
+        }
+        self.conversations.remove(&from);
+        self.send_fresh(
+            from,
+            Message::Ack(Ack {
+                acked_message_id: message_id,
+                not_found: None,
+            }),
+        );
+        for id in request.ids.iter() {
+            let entry = if self.locals.contains_key(id) {
+                self.own_route_entry(*id)
+            } else {
+                self.cache.get(id).and_then(Self::cache_route_entry)
+            };
+            if let Some(entry) = entry {
+                let flood = Flood {
+                    no_ack: true,
+                    validate_id: PnrpId([0; 32]),
+                    revoke_cpa: None,
+                    route_entry: Some(entry),
+                    already_flooded: BoundedVec::empty(),
+                };
+                self.send_fresh(from, Message::Flood(flood));
+            }
+        }
+    }
+
+    fn on_flood(&mut self, now: Instant, from: SocketAddrV6, message_id: u32, flood: Flood) {
+        if !flood.no_ack {
+            let zero = PnrpId([0; 32]);
+            let not_found =
+                flood.validate_id != zero && !self.locals.contains_key(&flood.validate_id);
+            self.send_fresh(
+                from,
+                Message::Ack(Ack {
+                    acked_message_id: message_id,
+                    not_found: Some(not_found),
+                }),
+            );
+        }
+        if let Some(cpa) = flood.revoke_cpa {
+            let check = CpaCheck {
+                pnrp_id: None,
+                nonce: Some([0; 16]),
+                revoke: true,
+                extended_payload: None,
+            };
+            let now_filetime = filetime_from_unix(self.config.clock.unix(now));
+            match cpa.validate(now_filetime, &check) {
+                Ok(()) => {
+                    let id = cpa.pnrp_id();
+                    self.cache.remove(&id);
+                }
+                Err(_) => self.stats.bad_cpas += 1,
+            }
+        }
+        if let Some(entry) = flood.route_entry {
+            self.submit(now, entry, from, flood.already_flooded.to_vec());
+        }
+    }
+
+    fn on_ack(&mut self, _now: Instant, ack: Ack) {
+        if let Some(pending) = self.pending.remove(&ack.acked_message_id) {
+            if let (PendingKind::Flood { validate }, Some(true)) = (&pending.kind, ack.not_found) {
+                self.cache.remove(validate);
+            }
+        }
+    }
+
+    // ---- answering -------------------------------------------------------------------------
+
+    fn on_inquire(&mut self, now: Instant, from: SocketAddrV6, message_id: u32, inquire: Inquire) {
+        let Some(local) = self.locals.get(&inquire.validate_id) else {
+            self.send_authority(from, message_id, &AuthorityBuffer::not_found());
+            return;
+        };
+        let classifier = Classifier::new(local.publication.name.classifier()).ok();
+        let (id, not_after, publication) =
+            (local.id, local.not_after_unix, local.publication.clone());
+        let local = Local {
+            publication,
+            id,
+            not_after_unix: not_after,
+            announced: Announce::Done,
+        };
+        let cpa = inquire
+            .want_cpa
+            .then(|| self.sign_cpa(now, &local, inquire.nonce.unwrap_or([0; 16]), false));
+        let buffer = AuthorityBuffer {
+            leaf_set: false,
+            busy: false,
+            not_found: false,
+            cert_chain: None,
+            classifier,
+            extended_payload: None,
+            route_entry: self.own_route_entry(id),
+            cpa,
+        };
+        self.send_authority(from, message_id, &buffer);
+    }
+
+    fn on_lookup(&mut self, now: Instant, from: SocketAddrV6, message_id: u32, lookup: Lookup) {
+        if let Some(entry) = lookup.route_entry.clone() {
+            self.submit(now, entry, from, Vec::new());
+        }
+        let zero = PnrpId([0; 32]);
+        let validate_not_local =
+            lookup.validate_id != zero && !self.locals.contains_key(&lookup.validate_id);
+        let target = lookup.target;
+        let in_path = |endpoint: &SocketAddrV6| {
+            lookup
+                .flagged_path
+                .iter()
+                .any(|flagged| flagged.address == *endpoint.ip() && flagged.port == endpoint.port())
+        };
+        let we_are_flagged = self.local_endpoints.iter().any(in_path);
+        let local_match = if we_are_flagged {
+            None
+        } else {
+            self.locals
+                .keys()
+                .filter(|id| {
+                    validate_not_local
+                        || closer(id, &lookup.validate_id, &target)
+                        || **id == lookup.validate_id
+                })
+                .min_by_key(|id| id.distance(&target))
+                .copied()
+        };
+        let remote_match = self
+            .cache
+            .closest(&target, |entry| {
+                !entry.endpoints.iter().any(in_path)
+                    && (lookup.accept_not_closer || closer(&entry.id, &lookup.validate_id, &target))
+            })
+            .map(|entry| (entry.id, Self::cache_route_entry(entry)));
+        let suspicious = remote_match.is_none()
+            && self.locals.keys().any(|local| {
+                let (below, above) = self.cache.leaf_set(local);
+                below.len() + above.len() >= 2
+                    && target.distance(local)
+                        < below
+                            .iter()
+                            .chain(&above)
+                            .map(|entry| entry.id.distance(local))
+                            .max()
+                            .unwrap_or(zero)
+            });
+        let route_entry = match (local_match, remote_match) {
+            (Some(local), Some((remote, entry))) => {
+                if closer(&remote, &local, &target) {
+                    entry
+                } else {
+                    self.own_route_entry(local)
+                }
+            }
+            (Some(local), None) => self.own_route_entry(local),
+            (None, Some((_, entry))) => entry,
+            (None, None) => None,
+        };
+        let buffer = AuthorityBuffer {
+            leaf_set: suspicious,
+            busy: false,
+            not_found: validate_not_local,
+            cert_chain: None,
+            classifier: None,
+            extended_payload: None,
+            route_entry,
+            cpa: None,
+        };
+        self.send_authority(from, message_id, &buffer);
+    }
+
+    fn on_authority(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV6,
+        acked: u32,
+        buffer: AuthorityBuffer,
+    ) {
+        let Some(pending) = self.pending.get(&acked) else {
+            return;
+        };
+        if pending.to != from {
+            return;
+        }
+        let Some(pending) = self.pending.remove(&acked) else {
+            return;
+        };
+        if let Some(add) = self.adds.remove(&acked) {
+            self.complete_add(now, add, buffer);
+            return;
+        }
+        let Some(resolve_id) = self.by_message.remove(&acked) else {
+            return;
+        };
+        match pending.kind {
+            PendingKind::Lookup => self.lookup_answered(now, resolve_id, from, buffer),
+            PendingKind::Inquire => self.inquire_answered(now, resolve_id, from, buffer),
+            _ => {}
+        }
+    }
+
+    fn complete_add(&mut self, now: Instant, add: PendingAdd, buffer: AuthorityBuffer) {
+        if buffer.not_found {
+            return;
+        }
+        if add.need_cpa {
+            let Some(cpa) = buffer.cpa.as_ref() else {
+                return;
+            };
+            let check = CpaCheck {
+                pnrp_id: Some(add.entry.pnrp_id),
+                nonce: Some(add.nonce),
+                revoke: false,
+                extended_payload: None,
+            };
+            let now_filetime = filetime_from_unix(self.config.clock.unix(now));
+            if cpa.validate(now_filetime, &check).is_err() {
+                self.stats.bad_cpas += 1;
+                return;
+            }
+            // The route entry's addresses must be the CPA's service addresses.
+            let service: HashSet<Ipv6Addr> = cpa
+                .fields()
+                .service_addresses
+                .iter()
+                .map(|endpoint| endpoint.address)
+                .collect();
+            if !add
+                .entry
+                .addresses
+                .iter()
+                .all(|address| service.contains(address))
+            {
+                self.stats.bad_cpas += 1;
+                return;
+            }
+        }
+        self.admit(now, add);
+    }
+
+    // ---- resolving -----------------------------------------------------------------------------
+
+    fn start_resolve(
+        &mut self,
+        now: Instant,
+        target: PnrpId,
+        criteria: ResolveCriteria,
+        purpose: Purpose,
+        carried: Option<RouteEntry>,
+    ) {
+        if self.resolves.len() >= MAX_RESOLVES || self.local_endpoints.is_empty() {
+            if let Purpose::App(query) = purpose {
+                self.events.push_back(CloudEvent::Resolved {
+                    query,
+                    found: Vec::new(),
+                    hops: Vec::new(),
+                });
+            }
+            return;
+        }
+        let path: Vec<Endpoint> = self.service_addresses().into_iter().take(1).collect();
+        let first = self
+            .cache
+            .closest(&target, |_| true)
+            .and_then(Self::cache_route_entry);
+        let mut inquire_nonce = [0; 16];
+        self.rng.fill_bytes(&mut inquire_nonce);
+        let resolve = Resolve {
+            purpose,
+            target,
+            criteria,
+            path,
+            next_hops: first
+                .into_iter()
+                .map(|entry| Hop { entry, uses: 0 })
+                .collect(),
+            best_stack: Vec::new(),
+            best: None,
+            current: None,
+            carried,
+            suspicious: 0,
+            useful: 0,
+            last_message: None,
+            inquire_nonce,
+            inquired: HashSet::new(),
+            found: Vec::new(),
+            hops: Vec::new(),
+            walk: Vec::new(),
+        };
+        let id = self.next_resolve;
+        self.next_resolve = self.next_resolve.wrapping_add(1);
+        self.resolves.insert(id, resolve);
+        self.advance(now, id);
+    }
+
+    /// Step 7 of §3.1.4.4.2: inquire the best match if it is good enough, else ask the next hop,
+    /// else finish.
+    fn advance(&mut self, now: Instant, resolve_id: u32) {
+        let cache_len = self.cache.len();
+        let Some(resolve) = self.resolves.get_mut(&resolve_id) else {
+            return;
+        };
+        let wants_cpa = matches!(resolve.purpose, Purpose::App(_));
+        // Registrations of the same name found next to the first one.
+        if resolve.found.len() < MAX_RESULTS {
+            if let Some(next) = resolve.walk.pop() {
+                return self.send_resolve_inquire(now, resolve_id, next);
+            }
+        }
+        if !resolve.found.is_empty() {
+            return self.finish(resolve_id);
+        }
+        if let Some(best) = resolve.best.clone() {
+            if wants_cpa
+                && matches(&best.pnrp_id, &resolve.target, resolve.criteria)
+                && !resolve.inquired.contains(&best.pnrp_id)
+            {
+                resolve.inquired.insert(best.pnrp_id);
+                return self.send_resolve_inquire(now, resolve_id, best);
+            }
+        }
+        let hop_limit = if resolve.purpose == Purpose::Maintenance {
+            MAX_BALANCING_HOPS
+        } else {
+            MAX_USEFUL_HOPS
+        };
+        let exhausted = resolve.suspicious > MAX_SUSPICIOUS || resolve.useful > hop_limit;
+        let next = if exhausted {
+            None
+        } else {
+            resolve.next_hops.pop()
+        };
+        let Some(mut hop) = next else {
+            return self.finish(resolve_id);
+        };
+        let flagged: Vec<Endpoint> = resolve.path.iter().rev().take(22).rev().copied().collect();
+        let lookup = Lookup {
+            accept_not_closer: cache_len < 8,
+            precision: 0,
+            criteria: resolve.criteria,
+            reason: match resolve.purpose {
+                Purpose::App(_) => ResolveReason::AppRequest,
+                Purpose::Registration(_) => ResolveReason::Registration,
+                Purpose::Maintenance => ResolveReason::CacheMaintenance,
+            },
+            target: resolve.target,
+            validate_id: hop.entry.pnrp_id,
+            route_entry: resolve.carried.clone(),
+            flagged_path: BoundedVec::truncating(flagged).unwrap_or_else(|| {
+                BoundedVec::truncating(vec![Endpoint {
+                    port: 0,
+                    address: Ipv6Addr::UNSPECIFIED,
+                }])
+                .expect("one endpoint")
+            }),
+        };
+        hop.uses += 1;
+        let endpoints = self.entry_endpoints(&hop.entry);
+        let Some(&to) = endpoints.first() else {
+            return self.advance(now, resolve_id);
+        };
+        if let Some(resolve) = self.resolves.get_mut(&resolve_id) {
+            resolve.current = Some(hop);
+            resolve.hops.push(to);
+        }
+        let message_id = self.send_pending(now, to, Message::Lookup(lookup), PendingKind::Lookup);
+        self.by_message.insert(message_id, resolve_id);
+        if let Some(resolve) = self.resolves.get_mut(&resolve_id) {
+            resolve.last_message = Some(message_id);
+        }
+    }
+
+    fn send_resolve_inquire(&mut self, now: Instant, resolve_id: u32, entry: RouteEntry) {
+        let Some(resolve) = self.resolves.get(&resolve_id) else {
+            return;
+        };
+        let inquire = Inquire {
+            want_cpa: true,
+            want_extended_payload: true,
+            want_cert_chain: true,
+            validate_id: entry.pnrp_id,
+            nonce: Some(resolve.inquire_nonce),
+        };
+        let Some(&to) = self.entry_endpoints(&entry).first() else {
+            return self.advance(now, resolve_id);
+        };
+        let message_id =
+            self.send_pending(now, to, Message::Inquire(inquire), PendingKind::Inquire);
+        self.by_message.insert(message_id, resolve_id);
+        if let Some(resolve) = self.resolves.get_mut(&resolve_id) {
+            resolve.last_message = Some(message_id);
+            resolve.hops.push(to);
+        }
+    }
+
+    fn lookup_answered(
+        &mut self,
+        now: Instant,
+        resolve_id: u32,
+        from: SocketAddrV6,
+        buffer: AuthorityBuffer,
+    ) {
+        let cache_len = self.cache.len();
+        let from_endpoint = Endpoint::from(SocketAddr::V6(from));
+        let mut learned = None;
+        let mut dead = None;
+        {
+            let Some(resolve) = self.resolves.get_mut(&resolve_id) else {
+                return;
+            };
+            resolve.path.push(from_endpoint);
+            resolve.useful += 1;
+            if buffer.leaf_set {
+                resolve.suspicious += 1;
+            }
+            let mut current = resolve.current.take();
+            if buffer.not_found {
+                dead = current.take().map(|hop| hop.entry.pnrp_id);
+            } else if let Some(hop) = &current {
+                // It answered from the address we chose: it is reachable, so it may be cached.
+                learned = Some(hop.entry.clone());
+            }
+            if let Some(hop) = &current {
+                let better = resolve
+                    .best
+                    .as_ref()
+                    .is_none_or(|best| closer(&hop.entry.pnrp_id, &best.pnrp_id, &resolve.target));
+                if better {
+                    if let Some(previous) = resolve.best.replace(hop.entry.clone()) {
+                        resolve.best_stack.push(previous);
+                    }
+                }
+            }
+            if current.as_ref().is_some_and(|hop| hop.uses >= 3) {
+                current = None;
+            }
+            let source_id = current.as_ref().map(|hop| hop.entry.pnrp_id);
+            let pushed_back = current.is_some();
+            if let Some(hop) = current {
+                resolve.next_hops.push(hop);
+            }
+            let usable = buffer.route_entry.as_ref().is_some_and(|new| {
+                !resolve
+                    .next_hops
+                    .iter()
+                    .any(|hop| hop.entry.pnrp_id == new.pnrp_id)
+                    && source_id != Some(new.pnrp_id)
+            });
+            if !usable && pushed_back {
+                // Nothing new from it: asking it again would only repeat the answer.
+                resolve.next_hops.pop();
+            }
+            if let Some(new) = buffer.route_entry.filter(|_| usable) {
+                let loops =
+                    new.addresses.iter().any(|address| {
+                        resolve.path.iter().rev().skip(1).any(|endpoint| {
+                            endpoint.address == *address && endpoint.port == new.port
+                        })
+                    });
+                let already_best = resolve
+                    .best
+                    .as_ref()
+                    .is_some_and(|best| best.pnrp_id == new.pnrp_id);
+                let queued = resolve
+                    .next_hops
+                    .iter()
+                    .any(|hop| hop.entry.pnrp_id == new.pnrp_id);
+                if !loops && !queued {
+                    let not_closer = source_id
+                        .is_some_and(|source| !closer(&new.pnrp_id, &source, &resolve.target));
+                    if !not_closer || cache_len < 8 {
+                        resolve.next_hops.push(Hop {
+                            entry: new.clone(),
+                            uses: 0,
+                        });
+                    } else if pushed_back {
+                        resolve.next_hops.pop();
+                    }
+                    // Another registration of the name, once one is found: inquire it too.
+                    if matches(&new.pnrp_id, &resolve.target, resolve.criteria)
+                        && !resolve.found.is_empty()
+                        && resolve.found.len() < MAX_RESULTS
+                        && resolve.inquired.insert(new.pnrp_id)
+                    {
+                        resolve.walk.push(new.clone());
+                    }
+                    // An exact match found by the answer may become the best match directly.
+                    if matches(&new.pnrp_id, &resolve.target, resolve.criteria) && !already_best {
+                        let better = resolve.best.as_ref().is_none_or(|best| {
+                            closer(&new.pnrp_id, &best.pnrp_id, &resolve.target)
+                        });
+                        if better {
+                            if let Some(previous) = resolve.best.replace(new) {
+                                resolve.best_stack.push(previous);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(id) = dead {
+            self.cache.remove(&id);
+        }
+        if let Some(entry) = learned {
+            let endpoints = self.entry_endpoints(&entry);
+            if !self.locals.contains_key(&entry.pnrp_id) {
+                if let Some(known) = self.cache.get(&entry.pnrp_id) {
+                    if known.endpoints == endpoints {
+                        let mut refreshed = known.clone();
+                        refreshed.last_seen = now;
+                        self.cache.insert(refreshed);
+                    }
+                } else if !self.cache.would_be_leaf(&entry.pnrp_id) || self.locals.is_empty() {
+                    self.cache.insert(CacheEntry {
+                        id: entry.pnrp_id,
+                        endpoints,
+                        last_seen: now,
+                    });
+                } else {
+                    // Leaf-set candidates must bring a CPA: validate them the full way.
+                    self.submit(now, entry, from, Vec::new());
+                }
+            }
+        }
+        self.advance(now, resolve_id);
+    }
+
+    fn inquire_answered(
+        &mut self,
+        now: Instant,
+        resolve_id: u32,
+        from: SocketAddrV6,
+        buffer: AuthorityBuffer,
+    ) {
+        let now_filetime = filetime_from_unix(self.config.clock.unix(now));
+        let Some(resolve) = self.resolves.get_mut(&resolve_id) else {
+            return;
+        };
+        let valid = buffer.cpa.as_ref().filter(|cpa| {
+            let Some(entry) = &buffer.route_entry else {
+                return false;
+            };
+            let check = CpaCheck {
+                pnrp_id: Some(entry.pnrp_id),
+                nonce: Some(resolve.inquire_nonce),
+                revoke: false,
+                extended_payload: None,
+            };
+            matches(&entry.pnrp_id, &resolve.target, resolve.criteria)
+                && cpa.validate(now_filetime, &check).is_ok()
+        });
+        match (valid, &buffer.route_entry) {
+            (Some(cpa), Some(entry)) if !buffer.not_found => {
+                let fields = cpa.fields();
+                resolve.found.push(Found {
+                    id: entry.pnrp_id,
+                    publisher: from,
+                    app_endpoints: fields
+                        .app_endpoints
+                        .as_ref()
+                        .map(|list| list.to_vec())
+                        .unwrap_or_default(),
+                    comment: fields
+                        .friendly_name
+                        .as_ref()
+                        .map(|name| name.as_str().to_owned()),
+                });
+                if resolve.found.len() == 1 {
+                    let publisher = entry.clone();
+                    self.walk_from(now, resolve_id, publisher);
+                    return;
+                }
+            }
+            _ => {
+                self.stats.bad_cpas += u64::from(buffer.cpa.is_some());
+                // §3.1.5.6.1.1: fall back to the previous best match.
+                if let Some(resolve) = self.resolves.get_mut(&resolve_id) {
+                    resolve.best = resolve.best_stack.pop();
+                }
+            }
+        }
+        self.advance(now, resolve_id);
+    }
+
+    /// Queues the other registrations of the same name this node knows of (they share the P2P
+    /// ID, so they sit next to the first one on the ring and in the caches near it).
+    fn walk_from(&mut self, now: Instant, resolve_id: u32, publisher: RouteEntry) {
+        let same_name: Vec<RouteEntry> = self
+            .cache
+            .entries()
+            .filter(|entry| entry.id.0[..16] == publisher.pnrp_id.0[..16])
+            .filter_map(Self::cache_route_entry)
+            .collect();
+        if let Some(resolve) = self.resolves.get_mut(&resolve_id) {
+            for entry in same_name {
+                if resolve.inquired.insert(entry.pnrp_id) {
+                    resolve.walk.push(entry);
+                }
+            }
+        }
+        self.advance(now, resolve_id);
+    }
+
+    fn finish(&mut self, resolve_id: u32) {
+        let Some(resolve) = self.resolves.remove(&resolve_id) else {
+            return;
+        };
+        self.by_message.retain(|_, owner| *owner != resolve_id);
+        if let Purpose::Registration(id) = resolve.purpose {
+            if let Some(local) = self.locals.get_mut(&id) {
+                local.announced = if resolve.useful > 0 {
+                    Announce::Done
+                } else {
+                    Announce::No
+                };
+            }
+        }
+        if let Purpose::App(query) = resolve.purpose {
+            let mut found = resolve.found;
+            found.sort_by_key(|found| found.id);
+            found.dedup_by_key(|found| found.id);
+            self.events.push_back(CloudEvent::Resolved {
+                query,
+                found,
+                hops: resolve.hops,
+            });
+        }
+    }
+
+    fn gave_up(&mut self, now: Instant, message_id: u32, pending: Pending) {
+        match pending.kind {
+            PendingKind::Inquire | PendingKind::Lookup => {
+                self.reassembly
+                    .remove(SocketAddr::V6(pending.to), message_id);
+                if let Some(add) = self.adds.remove(&message_id) {
+                    let _ = add;
+                    return;
+                }
+                if let Some(resolve_id) = self.by_message.remove(&message_id) {
+                    // The node did not answer: it is gone. Never return a dead publisher.
+                    let dead: Vec<PnrpId> = self
+                        .cache
+                        .entries()
+                        .filter(|entry| entry.endpoints.contains(&pending.to))
+                        .map(|entry| entry.id)
+                        .collect();
+                    for id in dead {
+                        self.cache.remove(&id);
+                    }
+                    if let Some(resolve) = self.resolves.get_mut(&resolve_id) {
+                        resolve.current = None;
+                        if resolve
+                            .best
+                            .as_ref()
+                            .is_some_and(|best| self_endpoints_contain(best, &pending.to))
+                        {
+                            resolve.best = resolve.best_stack.pop();
+                        }
+                        resolve
+                            .next_hops
+                            .retain(|hop| !self_endpoints_contain(&hop.entry, &pending.to));
+                    }
+                    self.advance(now, resolve_id);
+                }
+            }
+            PendingKind::Flood { validate } => {
+                self.cache.remove(&validate);
+            }
+            PendingKind::Solicit { .. } | PendingKind::Request => {}
+        }
+    }
+
+    // ---- maintenance ---------------------------------------------------------------------------
+
+    fn maintain(&mut self, now: Instant) {
+        if self.local_endpoints.is_empty() {
+            return;
+        }
+        if self.cache.is_empty() {
+            self.join(now);
+        }
+        self.announce(now);
+        // Re-publish before the CPAs we hand out expire.
+        let unix = self.config.clock.unix(now);
+        let stale: Vec<Publication> = self
+            .locals
+            .values()
+            .filter(|local| local.not_after_unix <= unix + REPUBLISH_BEFORE_SECS)
+            .map(|local| local.publication.clone())
+            .collect();
+        for publication in stale {
+            self.register(now, publication);
+        }
+        // Check that leaf-set neighbours are alive (their failure removes them).
+        let anchors: Vec<PnrpId> = self.locals.keys().copied().collect();
+        let mut probes = Vec::new();
+        for anchor in anchors {
+            let (below, above) = self.cache.leaf_set(&anchor);
+            probes.extend(below.first().map(|entry| (*entry).clone()));
+            probes.extend(above.first().map(|entry| (*entry).clone()));
+        }
+        for probe in probes {
+            if let Some(&to) = probe.endpoints.first() {
+                let inquire = Inquire {
+                    want_cpa: false,
+                    want_extended_payload: false,
+                    want_cert_chain: false,
+                    validate_id: probe.id,
+                    nonce: None,
+                };
+                if let Some(entry) = Self::cache_route_entry(&probe) {
+                    let message_id =
+                        self.send_pending(now, to, Message::Inquire(inquire), PendingKind::Inquire);
+                    self.adds.insert(
+                        message_id,
+                        PendingAdd {
+                            entry,
+                            from: to,
+                            need_cpa: false,
+                            nonce: [0; 16],
+                            already_flooded: Vec::new(),
+                        },
+                    );
+                }
+            }
+        }
+        // Cache balancing: look up the middle of the widest gap between cached IDs, once a minute.
+        self.maintenance_round = self.maintenance_round.wrapping_add(1);
+        if self.maintenance_round % 4 != 1 {
+            return;
+        }
+        if let Some(target) = self.widest_gap_middle() {
+            self.start_resolve(
+                now,
+                target,
+                ResolveCriteria::None,
+                Purpose::Maintenance,
+                None,
+            );
+        }
+    }
+
+    fn widest_gap_middle(&mut self) -> Option<PnrpId> {
+        let ids: Vec<PnrpId> = self.cache.entries().map(|entry| entry.id).collect();
+        if ids.len() < 2 {
+            return None;
+        }
+        let mut widest = (PnrpId([0; 32]), ids[0]);
+        for pair in ids.windows(2) {
+            let gap = pair[1].wrapping_sub(&pair[0]);
+            if gap > widest.0 {
+                widest = (gap, pair[0]);
+            }
+        }
+        let wrap = ids[0].wrapping_sub(&ids[ids.len() - 1]);
+        if wrap > widest.0 {
+            widest = (wrap, ids[ids.len() - 1]);
+        }
+        let mut half = [0u8; 32];
+        let mut carry = 0u8;
+        for (index, byte) in widest.0 .0.iter().enumerate() {
+            half[index] = (byte >> 1) | (carry << 7);
+            carry = byte & 1;
+        }
+        Some(widest.1.wrapping_add(&PnrpId(half)))
+    }
+
+    /// The classifier hash of a name, exposed for tests that build IDs by hand.
+    pub fn classifier_hash_of(name: &PeerName) -> [u8; 20] {
+        classifier_hash(name.classifier())
+    }
+}
+
+fn self_endpoints_contain(entry: &RouteEntry, to: &SocketAddrV6) -> bool {
+    entry.port == to.port() && entry.addresses.contains(to.ip())
+}
