@@ -69,7 +69,7 @@ mount --bind "$work/run" /run
 export LD_LIBRARY_PATH="$work/lib"
 unset PNRP_SOCKET PNRP_TIMEOUT_MS
 
-"$bin/pnrpd" --config /dev/null --state-dir "$work/state" --log-level warn &
+"$bin/pnrpd" --config /dev/null --no-cloud --state-dir "$work/state" --log-level warn &
 daemon=$!
 for _ in $(seq 200); do [ -S /run/pnrp/pnrpd.sock ] && break; sleep 0.05; done
 # Same number of addresses as the hosts entry, so glibc sorts the same amount of results.

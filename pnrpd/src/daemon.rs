@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
+use std::net::{SocketAddr, SocketAddrV6};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,12 +18,13 @@ use pnrp_shared::ipc::{
     self, ErrorKind, FrameError, Request, Response, Status, HEADER_LEN, MAX_REGISTRATIONS,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::{UdpSocket, UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::{debug, info, warn};
 
 use crate::interfaces;
-use crate::node::{Event, Node, QueryId};
+use crate::cloud::node::{Cloud, CloudConfig, WallClock};
+use crate::node::{CloudScope, Event, Node, QueryId};
 use crate::store::{Store, StoreError};
 
 /// How long a client may stay silent before its connection is closed (the NSS module and
@@ -44,6 +46,19 @@ pub struct Settings {
     pub socket: PathBuf,
     /// The state directory.
     pub state_dir: PathBuf,
+    /// The cloud, unless the daemon keeps to this machine.
+    pub cloud: Option<CloudSettings>,
+}
+
+/// How the daemon takes part in the PNRP cloud.
+#[derive(Debug, Clone)]
+pub struct CloudSettings {
+    /// UDP port.
+    pub port: u16,
+    /// Nodes to join through.
+    pub seeds: Vec<SocketAddrV6>,
+    /// How long a positive answer may be reused.
+    pub freshness: Duration,
 }
 
 /// Why the daemon could not start.
@@ -52,6 +67,14 @@ pub enum DaemonError {
     /// The state directory is unusable.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The cloud's UDP port could not be opened.
+    #[error("UDP port {port}: {message}")]
+    Cloud {
+        /// The port.
+        port: u16,
+        /// What went wrong.
+        message: String,
+    },
     /// The socket could not be set up.
     #[error("socket {path}: {message}")]
     Socket {
@@ -85,6 +108,12 @@ pub async fn run(
         node.register(started, registration);
     }
 
+    let udp = match &settings.cloud {
+        Some(cloud) => Some(open_cloud(&mut node, &store, cloud, started)?),
+        None => None,
+    };
+    let mut datagram = vec![0u8; 65536];
+
     let listener = bind(&settings.socket)?;
     info!(socket = %settings.socket.display(), "listening");
     let (commands, mut incoming) = mpsc::channel::<Command>(256);
@@ -105,6 +134,19 @@ pub async fn run(
             () = sleep_until(deadline), if deadline.is_some() => node.handle_timeout(Instant::now()),
             _ = refresh.tick() => {
                 node.handle_local_addresses(Instant::now(), interfaces::local_addresses());
+            }
+            received = receive(udp.as_ref(), &mut datagram) => {
+                if let Ok((length, SocketAddr::V6(from))) = received {
+                    node.handle_datagram(Instant::now(), 0, from, &datagram[..length]);
+                }
+            }
+        }
+        if let Some(udp) = &udp {
+            while let Some((_, to, bytes)) = node.poll_transmit() {
+                // UDP may drop; PNRP retransmits what matters.
+                if let Err(error) = udp.try_send_to(&bytes, SocketAddr::V6(to)) {
+                    debug!(%error, %to, "send failed");
+                }
             }
         }
         while let Some(event) = node.poll_event() {
@@ -129,6 +171,52 @@ pub async fn run(
         warn!(%error, "could not remove the socket file");
     }
     Ok(())
+}
+
+/// Binds the cloud's UDP socket (IPv6 only, all addresses) and adds the `Global_` cloud.
+fn open_cloud(
+    node: &mut Node,
+    store: &Store,
+    settings: &CloudSettings,
+    now: Instant,
+) -> Result<UdpSocket, DaemonError> {
+    let cloud_error = |message: String| DaemonError::Cloud { port: settings.port, message };
+    let socket = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None)
+        .and_then(|socket| {
+            socket.set_only_v6(true)?;
+            socket.set_nonblocking(true)?;
+            let address = SocketAddrV6::new(std::net::Ipv6Addr::UNSPECIFIED, settings.port, 0, 0);
+            socket.bind(&SocketAddr::V6(address).into())?;
+            Ok(socket)
+        })
+        .map_err(|error| cloud_error(error.to_string()))?;
+    let socket = UdpSocket::from_std(socket.into()).map_err(|error| cloud_error(error.to_string()))?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&store.node_key()?);
+    let seed = crate::store::random_bytes::<8>().map_err(|error| cloud_error(error.to_string()))?;
+    let unix_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let config = CloudConfig {
+        seed: u64::from_le_bytes(seed),
+        seeds: settings.seeds.clone(),
+        key,
+        clock: WallClock { at: now, unix_secs },
+        scope_id: 0,
+    };
+    node.set_freshness(settings.freshness);
+    node.add_cloud(now, "Global_".into(), CloudScope::Global, settings.port, Cloud::new(config, now));
+    info!(port = settings.port, seeds = settings.seeds.len(), "joined the Global_ cloud");
+    Ok(socket)
+}
+
+async fn receive(
+    socket: Option<&UdpSocket>,
+    buffer: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(socket) => socket.recv_from(buffer).await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -1,16 +1,52 @@
 //! The PNRP node: a sans-IO state machine.
 //!
-//! The node owns what this machine publishes and answers resolves. It performs no I/O and reads no
-//! clock: the driver feeds it `now`, the machine's addresses and (with the cloud) datagrams through
-//! `handle_*`, and drains results with `poll_*`. A resolve is started with [`Node::start_resolve`]
-//! and finishes as an [`Event::Resolved`], so that answers needing network round trips fit the same
-//! shape as answers from local registrations do today.
+//! The node owns what this machine publishes and answers resolves, from its own registrations and
+//! from every cloud it takes part in ([`crate::cloud::node::Cloud`]). It performs no I/O and reads
+//! no clock: the driver feeds it `now`, the machine's addresses and datagrams through `handle_*`,
+//! and drains datagrams, timers and results with `poll_*`. A resolve is started with
+//! [`Node::start_resolve`] and finishes as an [`Event::Resolved`] once every cloud has answered;
+//! a positive answer is reused for the freshness window.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{Ipv6Addr, SocketAddrV6};
+use std::time::{Duration, Instant};
 
 use pnrp_shared::ipc::{Record, Registration, RegistrationInfo, ScopedAddr};
 use pnrp_shared::PeerName;
+
+use crate::cloud::node::{Cloud, CloudEvent, Found, Publication};
+use crate::wire::AppEndpoint;
+
+/// Most application endpoints a CPA carries (§2.2.3.1.2).
+const MAX_CLOUD_ENDPOINTS: usize = 10;
+/// Most bytes of a friendly name (§2.2.3.1).
+const MAX_FRIENDLY_NAME: usize = 78;
+/// IP protocol number published with application endpoints (TCP).
+const PROTOCOL_TCP: u16 = 6;
+
+/// Which addresses a cloud listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloudScope {
+    /// `Global_`: global-scope addresses, ULA included.
+    Global,
+    /// `LinkLocal_<interface>`: that interface's fe80:: addresses.
+    LinkLocal(u32),
+}
+
+#[derive(Debug)]
+struct CloudSlot {
+    name: String,
+    scope: CloudScope,
+    port: u16,
+    cloud: Cloud,
+}
+
+#[derive(Debug)]
+struct PendingResolve {
+    name: PeerName,
+    waiting: usize,
+    records: Vec<Record>,
+}
 
 /// Identifies one resolve until its [`Event::Resolved`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,32 +74,124 @@ pub struct Node {
     local_addresses: Vec<ScopedAddr>,
     events: VecDeque<Event>,
     next_query: u64,
+    clouds: Vec<CloudSlot>,
+    resolving: HashMap<QueryId, PendingResolve>,
+    fresh: HashMap<PeerName, (Instant, Vec<Record>)>,
+    freshness: Duration,
 }
 
 impl Node {
-    /// A node publishing nothing, with no known addresses.
+    /// A node publishing nothing, with no known addresses and no cloud.
     pub fn new() -> Self {
         Node::default()
     }
 
+    /// Sets how long a positive answer from the cloud may be reused.
+    pub fn set_freshness(&mut self, freshness: Duration) {
+        self.freshness = freshness;
+    }
+
+    /// Takes part in a cloud, listening on `port` at the addresses of `scope`.
+    pub fn add_cloud(&mut self, now: Instant, name: String, scope: CloudScope, port: u16, cloud: Cloud) {
+        self.clouds.push(CloudSlot { name, scope, port, cloud });
+        let index = self.clouds.len() - 1;
+        self.update_cloud_endpoints(now, index);
+        let registrations: Vec<Registration> = self.registrations.values().cloned().collect();
+        for registration in registrations {
+            let publication = self.publication(&registration);
+            self.clouds[index].cloud.register(now, publication);
+        }
+    }
+
+    /// The clouds: name, scope, node.
+    pub fn clouds(&self) -> impl Iterator<Item = (&str, CloudScope, &Cloud)> {
+        self.clouds.iter().map(|slot| (slot.name.as_str(), slot.scope, &slot.cloud))
+    }
+
     /// Tells the node the machine's current non-loopback addresses (published for registrations
-    /// that name none).
-    pub fn handle_local_addresses(&mut self, _now: Instant, mut addresses: Vec<ScopedAddr>) {
+    /// that name none, and listened on by the clouds). A change re-publishes.
+    pub fn handle_local_addresses(&mut self, now: Instant, mut addresses: Vec<ScopedAddr>) {
         addresses.sort();
         addresses.dedup();
+        if addresses == self.local_addresses {
+            return;
+        }
         self.local_addresses = addresses;
+        for index in 0..self.clouds.len() {
+            self.update_cloud_endpoints(now, index);
+        }
+        let automatic: Vec<Registration> = self
+            .registrations
+            .values()
+            .filter(|registration| registration.addresses.is_empty())
+            .cloned()
+            .collect();
+        for registration in automatic {
+            self.publish(now, &registration);
+        }
+    }
+
+    fn update_cloud_endpoints(&mut self, now: Instant, index: usize) {
+        let slot = &self.clouds[index];
+        let endpoints: Vec<SocketAddrV6> = self
+            .local_addresses
+            .iter()
+            .filter(|address| address.ipv4().is_none())
+            .filter(|address| match slot.scope {
+                CloudScope::Global => !address.is_link_local(),
+                CloudScope::LinkLocal(interface) => {
+                    address.is_link_local() && address.scope_id == interface
+                }
+            })
+            .map(|address| SocketAddrV6::new(address.ip, slot.port, 0, address.scope_id))
+            .collect();
+        self.clouds[index].cloud.set_local_endpoints(now, endpoints);
+    }
+
+    fn publication(&self, registration: &Registration) -> Publication {
+        let port = registration.port.unwrap_or(0);
+        let app_endpoints = self
+            .published(registration)
+            .iter()
+            .take(MAX_CLOUD_ENDPOINTS)
+            .map(|address| AppEndpoint { address: address.ip, port, protocol: PROTOCOL_TCP })
+            .collect();
+        let comment = registration.comment.as_ref().map(|comment| {
+            let mut end = comment.len().min(MAX_FRIENDLY_NAME);
+            while !comment.is_char_boundary(end) {
+                end -= 1;
+            }
+            comment[..end].to_owned()
+        });
+        Publication {
+            name: registration.name.clone(),
+            app_endpoints,
+            comment: comment.filter(|comment| !comment.is_empty()),
+        }
+    }
+
+    fn publish(&mut self, now: Instant, registration: &Registration) {
+        let publication = self.publication(registration);
+        for slot in &mut self.clouds {
+            slot.cloud.register(now, publication.clone());
+        }
     }
 
     /// Publishes a name, replacing an earlier registration of it on this node.
-    pub fn register(&mut self, _now: Instant, registration: Registration) -> RegistrationInfo {
+    pub fn register(&mut self, now: Instant, registration: Registration) -> RegistrationInfo {
         let info = self.info(&registration);
-        self.registrations
-            .insert(registration.name.clone(), registration);
+        self.fresh.remove(&registration.name);
+        self.publish(now, &registration);
+        self.registrations.insert(registration.name.clone(), registration);
         info
     }
 
     /// Withdraws a name; false when this node did not publish it.
-    pub fn unregister(&mut self, _now: Instant, name: &PeerName) -> bool {
+    pub fn unregister(&mut self, now: Instant, name: &PeerName) -> bool {
+        self.fresh.remove(name);
+        for slot in &mut self.clouds {
+            slot.cloud.unregister(now, name);
+        }
         self.registrations.remove(name).is_some()
     }
 
@@ -85,19 +213,118 @@ impl Node {
         self.registrations.values().cloned().collect()
     }
 
-    /// Starts resolving a name; the answer arrives as [`Event::Resolved`] from [`Node::poll_event`].
-    pub fn start_resolve(&mut self, _now: Instant, name: &PeerName) -> QueryId {
+    /// Starts resolving a name; the answer arrives as [`Event::Resolved`] from [`Node::poll_event`]
+    /// once every cloud has finished (at once when there is none).
+    pub fn start_resolve(&mut self, now: Instant, name: &PeerName) -> QueryId {
         let query = QueryId(self.next_query);
         self.next_query += 1;
-        let records = self
+        let records: Vec<Record> = self
             .registrations
             .get(name)
             .map(|registration| self.record(registration))
             .filter(|record| !record.addresses.is_empty())
             .into_iter()
             .collect();
-        self.events.push_back(Event::Resolved { query, records });
+        if let Some((at, cached)) = self.fresh.get(name) {
+            if now.saturating_duration_since(*at) < self.freshness {
+                let mut all = records;
+                all.extend(cached.iter().cloned());
+                self.events.push_back(Event::Resolved { query, records: all });
+                return query;
+            }
+        }
+        let active: Vec<usize> =
+            (0..self.clouds.len()).filter(|&index| !self.clouds[index].cloud.local_endpoints().is_empty()).collect();
+        self.resolving.insert(query, PendingResolve { name: name.clone(), waiting: active.len(), records });
+        for index in active {
+            self.clouds[index].cloud.resolve(now, name, query.0);
+        }
+        self.collect_cloud_events(now);
+        self.finish_ready(now);
         query
+    }
+
+    fn collect_cloud_events(&mut self, _now: Instant) {
+        for index in 0..self.clouds.len() {
+            while let Some(CloudEvent::Resolved { query, found, .. }) = self.clouds[index].cloud.poll_event() {
+                let own: Vec<Ipv6Addr> =
+                    self.clouds[index].cloud.local_endpoints().iter().map(|endpoint| *endpoint.ip()).collect();
+                let Some(name) = self.resolving.get(&QueryId(query)).map(|pending| pending.name.clone())
+                else {
+                    continue;
+                };
+                let records: Vec<Record> = found
+                    .iter()
+                    .filter(|found| !own.contains(found.publisher.ip()))
+                    .filter_map(|found| self.cloud_record(index, &name, found))
+                    .collect();
+                if let Some(pending) = self.resolving.get_mut(&QueryId(query)) {
+                    pending.waiting = pending.waiting.saturating_sub(1);
+                    pending.records.extend(records);
+                }
+            }
+        }
+    }
+
+    fn cloud_record(&self, index: usize, name: &PeerName, found: &Found) -> Option<Record> {
+        let slot = &self.clouds[index];
+        let scope = match slot.scope {
+            CloudScope::Global => 0,
+            CloudScope::LinkLocal(interface) => interface,
+        };
+        let addresses: Vec<ScopedAddr> = found
+            .app_endpoints
+            .iter()
+            .map(|endpoint| {
+                let candidate = ScopedAddr { ip: endpoint.address, scope_id: 0 };
+                ScopedAddr { ip: endpoint.address, scope_id: if candidate.is_link_local() { scope } else { 0 } }
+            })
+            // A link-local address means nothing outside its link.
+            .filter(|address| !address.is_link_local() || address.scope_id != 0)
+            .collect();
+        if addresses.is_empty() {
+            return None;
+        }
+        let port = found.app_endpoints.iter().map(|endpoint| endpoint.port).find(|port| *port != 0);
+        Some(Record {
+            name: name.clone(),
+            addresses,
+            port,
+            comment: found.comment.clone(),
+            source: format!("{} via {}", slot.name, found.publisher),
+        })
+    }
+
+    fn finish_ready(&mut self, now: Instant) {
+        let done: Vec<QueryId> =
+            self.resolving.iter().filter(|(_, pending)| pending.waiting == 0).map(|(query, _)| *query).collect();
+        for query in done {
+            let Some(pending) = self.resolving.remove(&query) else { continue };
+            let remote: Vec<Record> =
+                pending.records.iter().filter(|record| record.source != LOCAL_SOURCE).cloned().collect();
+            if !remote.is_empty() && !self.freshness.is_zero() {
+                self.fresh.insert(pending.name.clone(), (now, remote));
+            }
+            self.events.push_back(Event::Resolved { query, records: pending.records });
+        }
+        self.fresh.retain(|_, (at, _)| now.saturating_duration_since(*at) < self.freshness);
+    }
+
+    /// A datagram arrived for cloud `index`.
+    pub fn handle_datagram(&mut self, now: Instant, index: usize, from: SocketAddrV6, bytes: &[u8]) {
+        if let Some(slot) = self.clouds.get_mut(index) {
+            slot.cloud.handle_datagram(now, from, bytes);
+        }
+        self.collect_cloud_events(now);
+        self.finish_ready(now);
+    }
+
+    /// The next datagram to send: the cloud's index, the destination and the bytes.
+    pub fn poll_transmit(&mut self) -> Option<(usize, SocketAddrV6, Vec<u8>)> {
+        self.clouds
+            .iter_mut()
+            .enumerate()
+            .find_map(|(index, slot)| slot.cloud.poll_transmit().map(|(to, bytes)| (index, to, bytes)))
     }
 
     /// The names known to this node that point at an address (scope ignored unless both have one).
@@ -123,11 +350,19 @@ impl Node {
 
     /// When the node next needs [`Node::handle_timeout`]; `None` while it has no timers.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        None
+        self.clouds.iter().filter_map(|slot| slot.cloud.poll_timeout()).min()
     }
 
     /// Runs the timers due at `now`.
-    pub fn handle_timeout(&mut self, _now: Instant) {}
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for slot in &mut self.clouds {
+            if slot.cloud.poll_timeout().is_some_and(|due| due <= now) {
+                slot.cloud.handle_timeout(now);
+            }
+        }
+        self.collect_cloud_events(now);
+        self.finish_ready(now);
+    }
 
     fn published<'a>(&'a self, registration: &'a Registration) -> &'a [ScopedAddr] {
         if registration.addresses.is_empty() {

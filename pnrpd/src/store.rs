@@ -16,6 +16,15 @@ use serde::{Deserialize, Serialize};
 
 const FILE_NAME: &str = "registrations.json";
 const LOCK_NAME: &str = "lock";
+const KEY_NAME: &str = "node.key";
+
+/// `N` bytes from the kernel's random source.
+pub fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
+    use std::io::Read;
+    let mut bytes = [0; N];
+    File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
 
 /// Why the state directory could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +123,35 @@ impl Store {
         Ok(saved.registrations)
     }
 
+    /// This node's signing key seed (32 bytes, `node.key`, mode 0600), made on first use from the
+    /// kernel's random source.
+    pub fn node_key(&self) -> Result<[u8; 32], StoreError> {
+        let path = self.dir.join(KEY_NAME);
+        match fs::read(&path) {
+            Ok(bytes) => {
+                return bytes.try_into().map_err(|_| StoreError::Corrupt {
+                    path: path.clone(),
+                    message: "not 32 bytes".into(),
+                })
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(StoreError::Io { path, source }),
+        }
+        let key = random_bytes::<32>().map_err(io_error(Path::new("/dev/urandom")))?;
+        let temporary = self.dir.join(format!("{KEY_NAME}.tmp"));
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&temporary)
+            .map_err(io_error(&temporary))?;
+        file.write_all(&key).map_err(io_error(&temporary))?;
+        file.sync_all().map_err(io_error(&temporary))?;
+        fs::rename(&temporary, &path).map_err(io_error(&path))?;
+        Ok(key)
+    }
+
     /// Replaces the saved registrations atomically and durably.
     pub fn save(&self, registrations: &[Registration]) -> Result<(), StoreError> {
         let path = self.dir.join(FILE_NAME);
@@ -174,6 +212,18 @@ mod tests {
         assert_eq!(store.load().unwrap(), registrations[..1]);
         assert!(!dir.join("registrations.json.tmp").exists());
         drop(store);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn node_key_is_made_once_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("key");
+        let store = Store::open(&dir).unwrap();
+        let key = store.node_key().unwrap();
+        assert_eq!(store.node_key().unwrap(), key);
+        let mode = fs::metadata(dir.join(KEY_NAME)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
         fs::remove_dir_all(dir).unwrap();
     }
 

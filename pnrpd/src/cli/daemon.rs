@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
-use crate::daemon::{self, Settings};
+use crate::daemon::{self, CloudSettings, Settings};
 use clap::Parser;
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
@@ -25,6 +25,16 @@ struct Args {
     /// Log filter such as `info` or `pnrpd=debug` (overrides the config file)
     #[arg(long, value_name = "FILTER")]
     log_level: Option<String>,
+    /// UDP port of the PNRP cloud (overrides the config file)
+    #[arg(long, value_name = "N")]
+    port: Option<u16>,
+    /// A node to join the cloud through, ADDR or [ADDR]:PORT (repeatable; replaces the config
+    /// file's seeds)
+    #[arg(long = "seed", value_name = "ADDR[:PORT]")]
+    seeds: Vec<String>,
+    /// Keep to this machine: no cloud, no UDP socket
+    #[arg(long)]
+    no_cloud: bool,
     /// Check the configuration, print the settings in effect and exit
     #[arg(long)]
     check_config: bool,
@@ -40,6 +50,13 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let seeds = match config.cloud_seeds() {
+        Ok(seeds) => seeds,
+        Err(error) => {
+            eprintln!("pnrpd: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let filter = match EnvFilter::try_new(&config.log_level) {
         Ok(filter) => filter,
         Err(error) => {
@@ -52,6 +69,11 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         println!("socket = {:?}", config.socket.display().to_string());
         println!("state_dir = {:?}", config.state_dir.display().to_string());
         println!("log_level = {:?}", config.log_level);
+        println!("cloud = {}", config.cloud);
+        println!("port = {}", config.port);
+        let seeds: Vec<String> = seeds.iter().map(ToString::to_string).collect();
+        println!("seeds = {seeds:?}");
+        println!("freshness_secs = {}", config.freshness_secs);
         return ExitCode::SUCCESS;
     }
     use std::io::IsTerminal;
@@ -71,9 +93,15 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let cloud = config.cloud.then(|| CloudSettings {
+        port: config.port,
+        seeds,
+        freshness: std::time::Duration::from_secs(config.freshness_secs),
+    });
     let settings = Settings {
         socket: config.socket,
         state_dir: config.state_dir,
+        cloud,
     };
     let result = runtime.block_on(daemon::run(settings, shutdown_signal(), || {
         if let Err(error) = crate::notify::notify("READY=1") {
@@ -108,6 +136,15 @@ fn load_config(args: &Args) -> Result<Config, String> {
     }
     if let Some(log_level) = &args.log_level {
         config.log_level = log_level.clone();
+    }
+    if let Some(port) = args.port {
+        config.port = port;
+    }
+    if !args.seeds.is_empty() {
+        config.seeds = args.seeds.clone();
+    }
+    if args.no_cloud {
+        config.cloud = false;
     }
     Ok(config)
 }
