@@ -20,7 +20,10 @@ pub const MAX_FRESHNESS_SECS: u64 = 10;
 
 /// Parses a seed: an IPv6 address (port 3540), or `[address]:port`; link-local needs `%interface`.
 pub fn parse_seed(text: &str) -> Result<SocketAddrV6, ConfigError> {
-    let invalid = |why: &str| ConfigError::Seed { seed: text.into(), why: why.into() };
+    let invalid = |why: &str| ConfigError::Seed {
+        seed: text.into(),
+        why: why.into(),
+    };
     let with_port;
     let text_with_port = if text.starts_with('[') {
         text
@@ -32,7 +35,9 @@ pub fn parse_seed(text: &str) -> Result<SocketAddrV6, ConfigError> {
         .strip_prefix('[')
         .and_then(|rest| rest.split_once("]:"))
         .ok_or_else(|| invalid("write it as an IPv6 address or [address]:port"))?;
-    let port: u16 = port.parse().map_err(|_| invalid("the port is not a number"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| invalid("the port is not a number"))?;
     if port <= 1024 {
         return Err(invalid("PNRP ports are above 1024"));
     }

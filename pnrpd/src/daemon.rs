@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::os::unix::fs::PermissionsExt;
 use std::net::{SocketAddr, SocketAddrV6};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,8 +22,8 @@ use tokio::net::{UdpSocket, UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::{debug, info, warn};
 
-use crate::interfaces;
 use crate::cloud::node::{Cloud, CloudConfig, WallClock};
+use crate::interfaces;
 use crate::node::{CloudScope, Event, Node, QueryId};
 use crate::store::{Store, StoreError};
 
@@ -180,7 +180,10 @@ fn open_cloud(
     settings: &CloudSettings,
     now: Instant,
 ) -> Result<UdpSocket, DaemonError> {
-    let cloud_error = |message: String| DaemonError::Cloud { port: settings.port, message };
+    let cloud_error = |message: String| DaemonError::Cloud {
+        port: settings.port,
+        message,
+    };
     let socket = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None)
         .and_then(|socket| {
             socket.set_only_v6(true)?;
@@ -190,7 +193,8 @@ fn open_cloud(
             Ok(socket)
         })
         .map_err(|error| cloud_error(error.to_string()))?;
-    let socket = UdpSocket::from_std(socket.into()).map_err(|error| cloud_error(error.to_string()))?;
+    let socket =
+        UdpSocket::from_std(socket.into()).map_err(|error| cloud_error(error.to_string()))?;
     let key = ed25519_dalek::SigningKey::from_bytes(&store.node_key()?);
     let seed = crate::store::random_bytes::<8>().map_err(|error| cloud_error(error.to_string()))?;
     let unix_secs = std::time::SystemTime::now()
@@ -204,8 +208,18 @@ fn open_cloud(
         scope_id: 0,
     };
     node.set_freshness(settings.freshness);
-    node.add_cloud(now, "Global_".into(), CloudScope::Global, settings.port, Cloud::new(config, now));
-    info!(port = settings.port, seeds = settings.seeds.len(), "joined the Global_ cloud");
+    node.add_cloud(
+        now,
+        "Global_".into(),
+        CloudScope::Global,
+        settings.port,
+        Cloud::new(config, now),
+    );
+    info!(
+        port = settings.port,
+        seeds = settings.seeds.len(),
+        "joined the Global_ cloud"
+    );
     Ok(socket)
 }
 

@@ -92,8 +92,20 @@ impl Node {
     }
 
     /// Takes part in a cloud, listening on `port` at the addresses of `scope`.
-    pub fn add_cloud(&mut self, now: Instant, name: String, scope: CloudScope, port: u16, cloud: Cloud) {
-        self.clouds.push(CloudSlot { name, scope, port, cloud });
+    pub fn add_cloud(
+        &mut self,
+        now: Instant,
+        name: String,
+        scope: CloudScope,
+        port: u16,
+        cloud: Cloud,
+    ) {
+        self.clouds.push(CloudSlot {
+            name,
+            scope,
+            port,
+            cloud,
+        });
         let index = self.clouds.len() - 1;
         self.update_cloud_endpoints(now, index);
         let registrations: Vec<Registration> = self.registrations.values().cloned().collect();
@@ -105,7 +117,9 @@ impl Node {
 
     /// The clouds: name, scope, node.
     pub fn clouds(&self) -> impl Iterator<Item = (&str, CloudScope, &Cloud)> {
-        self.clouds.iter().map(|slot| (slot.name.as_str(), slot.scope, &slot.cloud))
+        self.clouds
+            .iter()
+            .map(|slot| (slot.name.as_str(), slot.scope, &slot.cloud))
     }
 
     /// Tells the node the machine's current non-loopback addresses (published for registrations
@@ -154,7 +168,11 @@ impl Node {
             .published(registration)
             .iter()
             .take(MAX_CLOUD_ENDPOINTS)
-            .map(|address| AppEndpoint { address: address.ip, port, protocol: PROTOCOL_TCP })
+            .map(|address| AppEndpoint {
+                address: address.ip,
+                port,
+                protocol: PROTOCOL_TCP,
+            })
             .collect();
         let comment = registration.comment.as_ref().map(|comment| {
             let mut end = comment.len().min(MAX_FRIENDLY_NAME);
@@ -182,7 +200,8 @@ impl Node {
         let info = self.info(&registration);
         self.fresh.remove(&registration.name);
         self.publish(now, &registration);
-        self.registrations.insert(registration.name.clone(), registration);
+        self.registrations
+            .insert(registration.name.clone(), registration);
         info
     }
 
@@ -229,13 +248,24 @@ impl Node {
             if now.saturating_duration_since(*at) < self.freshness {
                 let mut all = records;
                 all.extend(cached.iter().cloned());
-                self.events.push_back(Event::Resolved { query, records: all });
+                self.events.push_back(Event::Resolved {
+                    query,
+                    records: all,
+                });
                 return query;
             }
         }
-        let active: Vec<usize> =
-            (0..self.clouds.len()).filter(|&index| !self.clouds[index].cloud.local_endpoints().is_empty()).collect();
-        self.resolving.insert(query, PendingResolve { name: name.clone(), waiting: active.len(), records });
+        let active: Vec<usize> = (0..self.clouds.len())
+            .filter(|&index| !self.clouds[index].cloud.local_endpoints().is_empty())
+            .collect();
+        self.resolving.insert(
+            query,
+            PendingResolve {
+                name: name.clone(),
+                waiting: active.len(),
+                records,
+            },
+        );
         for index in active {
             self.clouds[index].cloud.resolve(now, name, query.0);
         }
@@ -246,10 +276,19 @@ impl Node {
 
     fn collect_cloud_events(&mut self, _now: Instant) {
         for index in 0..self.clouds.len() {
-            while let Some(CloudEvent::Resolved { query, found, .. }) = self.clouds[index].cloud.poll_event() {
-                let own: Vec<Ipv6Addr> =
-                    self.clouds[index].cloud.local_endpoints().iter().map(|endpoint| *endpoint.ip()).collect();
-                let Some(name) = self.resolving.get(&QueryId(query)).map(|pending| pending.name.clone())
+            while let Some(CloudEvent::Resolved { query, found, .. }) =
+                self.clouds[index].cloud.poll_event()
+            {
+                let own: Vec<Ipv6Addr> = self.clouds[index]
+                    .cloud
+                    .local_endpoints()
+                    .iter()
+                    .map(|endpoint| *endpoint.ip())
+                    .collect();
+                let Some(name) = self
+                    .resolving
+                    .get(&QueryId(query))
+                    .map(|pending| pending.name.clone())
                 else {
                     continue;
                 };
@@ -276,8 +315,14 @@ impl Node {
             .app_endpoints
             .iter()
             .map(|endpoint| {
-                let candidate = ScopedAddr { ip: endpoint.address, scope_id: 0 };
-                ScopedAddr { ip: endpoint.address, scope_id: if candidate.is_link_local() { scope } else { 0 } }
+                let candidate = ScopedAddr {
+                    ip: endpoint.address,
+                    scope_id: 0,
+                };
+                ScopedAddr {
+                    ip: endpoint.address,
+                    scope_id: if candidate.is_link_local() { scope } else { 0 },
+                }
             })
             // A link-local address means nothing outside its link.
             .filter(|address| !address.is_link_local() || address.scope_id != 0)
@@ -285,7 +330,11 @@ impl Node {
         if addresses.is_empty() {
             return None;
         }
-        let port = found.app_endpoints.iter().map(|endpoint| endpoint.port).find(|port| *port != 0);
+        let port = found
+            .app_endpoints
+            .iter()
+            .map(|endpoint| endpoint.port)
+            .find(|port| *port != 0);
         Some(Record {
             name: name.clone(),
             addresses,
@@ -296,22 +345,42 @@ impl Node {
     }
 
     fn finish_ready(&mut self, now: Instant) {
-        let done: Vec<QueryId> =
-            self.resolving.iter().filter(|(_, pending)| pending.waiting == 0).map(|(query, _)| *query).collect();
+        let done: Vec<QueryId> = self
+            .resolving
+            .iter()
+            .filter(|(_, pending)| pending.waiting == 0)
+            .map(|(query, _)| *query)
+            .collect();
         for query in done {
-            let Some(pending) = self.resolving.remove(&query) else { continue };
-            let remote: Vec<Record> =
-                pending.records.iter().filter(|record| record.source != LOCAL_SOURCE).cloned().collect();
+            let Some(pending) = self.resolving.remove(&query) else {
+                continue;
+            };
+            let remote: Vec<Record> = pending
+                .records
+                .iter()
+                .filter(|record| record.source != LOCAL_SOURCE)
+                .cloned()
+                .collect();
             if !remote.is_empty() && !self.freshness.is_zero() {
                 self.fresh.insert(pending.name.clone(), (now, remote));
             }
-            self.events.push_back(Event::Resolved { query, records: pending.records });
+            self.events.push_back(Event::Resolved {
+                query,
+                records: pending.records,
+            });
         }
-        self.fresh.retain(|_, (at, _)| now.saturating_duration_since(*at) < self.freshness);
+        self.fresh
+            .retain(|_, (at, _)| now.saturating_duration_since(*at) < self.freshness);
     }
 
     /// A datagram arrived for cloud `index`.
-    pub fn handle_datagram(&mut self, now: Instant, index: usize, from: SocketAddrV6, bytes: &[u8]) {
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        index: usize,
+        from: SocketAddrV6,
+        bytes: &[u8],
+    ) {
         if let Some(slot) = self.clouds.get_mut(index) {
             slot.cloud.handle_datagram(now, from, bytes);
         }
@@ -324,7 +393,11 @@ impl Node {
         self.clouds
             .iter_mut()
             .enumerate()
-            .find_map(|(index, slot)| slot.cloud.poll_transmit().map(|(to, bytes)| (index, to, bytes)))
+            .find_map(|(index, slot)| {
+                slot.cloud
+                    .poll_transmit()
+                    .map(|(to, bytes)| (index, to, bytes))
+            })
     }
 
     /// The names known to this node that point at an address (scope ignored unless both have one).
@@ -350,7 +423,10 @@ impl Node {
 
     /// When the node next needs [`Node::handle_timeout`]; `None` while it has no timers.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.clouds.iter().filter_map(|slot| slot.cloud.poll_timeout()).min()
+        self.clouds
+            .iter()
+            .filter_map(|slot| slot.cloud.poll_timeout())
+            .min()
     }
 
     /// Runs the timers due at `now`.

@@ -222,7 +222,10 @@ mod tests {
         let store = Store::open(&dir).unwrap();
         let key = store.node_key().unwrap();
         assert_eq!(store.node_key().unwrap(), key);
-        let mode = fs::metadata(dir.join(KEY_NAME)).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.join(KEY_NAME))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         fs::remove_dir_all(dir).unwrap();
     }

@@ -254,7 +254,13 @@ impl Daemon {
         let log_file = fs::File::create(log).expect("daemon log");
         let child = Command::new(multicall)
             .arg("pnrpd")
-            .args(["--config", "/dev/null", "--log-level", "debug", "--no-cloud"])
+            .args([
+                "--config",
+                "/dev/null",
+                "--log-level",
+                "debug",
+                "--no-cloud",
+            ])
             .arg("--socket")
             .arg(socket)
             .arg("--state-dir")

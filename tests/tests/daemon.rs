@@ -196,7 +196,7 @@ fn a_second_daemon_refuses_to_start() {
     let _daemon = sandbox.start_daemon();
     let mut command = Command::new(MULTICALL);
     command
-        .args(["pnrpd", "--config", "/dev/null", "--socket"])
+        .args(["pnrpd", "--config", "/dev/null", "--no-cloud", "--socket"])
         .arg(sandbox.socket());
     command.arg("--state-dir").arg(sandbox.state_dir());
     let out = run_with_timeout(command);
@@ -390,7 +390,7 @@ fn never_deletes_a_file_that_is_not_a_socket() {
     std::fs::write(sandbox.socket(), b"precious").unwrap();
     let mut command = Command::new(MULTICALL);
     command
-        .args(["pnrpd", "--config", "/dev/null", "--socket"])
+        .args(["pnrpd", "--config", "/dev/null", "--no-cloud", "--socket"])
         .arg(sandbox.socket());
     command.arg("--state-dir").arg(sandbox.state_dir());
     let out = run_with_timeout(command);
