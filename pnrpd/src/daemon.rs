@@ -39,6 +39,27 @@ const MAX_CONNECTIONS_PER_USER: usize = 128;
 /// How often the machine's addresses are re-read for automatic registrations.
 const ADDRESS_REFRESH: Duration = Duration::from_secs(2);
 
+/// Every this many address refreshes (30 s), the cloud's cache is remembered for the next start.
+const PEERS_SAVE_TICKS: u64 = 15;
+/// Most remembered cloud nodes.
+const MAX_SAVED_PEERS: usize = 64;
+
+/// Remembers the clouds' cached nodes, so that a restart rejoins without seeds.
+fn save_peers(node: &Node, store: &Store) {
+    let peers: Vec<SocketAddrV6> = node
+        .clouds()
+        .flat_map(|(_, _, cloud)| cloud.cache().entries())
+        .filter_map(|entry| entry.endpoints.first().copied())
+        .take(MAX_SAVED_PEERS)
+        .collect();
+    if peers.is_empty() {
+        return;
+    }
+    if let Err(error) = store.save_peers(&peers) {
+        warn!(%error, "could not remember cloud nodes");
+    }
+}
+
 /// What the daemon needs to run.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -122,6 +143,7 @@ pub async fn run(
 
     let mut pending: HashMap<QueryId, oneshot::Sender<Response>> = HashMap::new();
     let mut refresh = tokio::time::interval(ADDRESS_REFRESH);
+    let mut refreshes: u64 = 0;
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     loop {
@@ -134,6 +156,10 @@ pub async fn run(
             () = sleep_until(deadline), if deadline.is_some() => node.handle_timeout(Instant::now()),
             _ = refresh.tick() => {
                 node.handle_local_addresses(Instant::now(), interfaces::local_addresses());
+                refreshes += 1;
+                if refreshes % PEERS_SAVE_TICKS == 0 {
+                    save_peers(&node, &store);
+                }
             }
             received = receive(udp.as_ref(), &mut datagram) => {
                 if let Ok((length, SocketAddr::V6(from))) = received {
@@ -166,6 +192,7 @@ pub async fn run(
     }
 
     info!("shutting down");
+    save_peers(&node, &store);
     accept.abort();
     if let Err(error) = std::fs::remove_file(&settings.socket) {
         warn!(%error, "could not remove the socket file");
@@ -200,9 +227,16 @@ fn open_cloud(
     let unix_secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
+    // Configured seeds first, then the nodes remembered from the last run.
+    let mut seeds = settings.seeds.clone();
+    for peer in store.load_peers() {
+        if !seeds.contains(&peer) {
+            seeds.push(peer);
+        }
+    }
     let config = CloudConfig {
         seed: u64::from_le_bytes(seed),
-        seeds: settings.seeds.clone(),
+        seeds,
         key,
         clock: WallClock { at: now, unix_secs },
         scope_id: 0,

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 const FILE_NAME: &str = "registrations.json";
 const LOCK_NAME: &str = "lock";
 const KEY_NAME: &str = "node.key";
+const PEERS_NAME: &str = "cache.json";
 
 /// `N` bytes from the kernel's random source.
 pub fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
@@ -150,6 +151,27 @@ impl Store {
         file.sync_all().map_err(io_error(&temporary))?;
         fs::rename(&temporary, &path).map_err(io_error(&path))?;
         Ok(key)
+    }
+
+    /// Cloud nodes remembered from the last run (`cache.json`), to rejoin through; none when
+    /// there is no such file or it does not parse (it is only a hint).
+    pub fn load_peers(&self) -> Vec<std::net::SocketAddrV6> {
+        fs::read(self.dir.join(PEERS_NAME))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Vec<std::net::SocketAddrV6>>(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    /// Remembers cloud nodes for the next start (replaced atomically; not synced: a hint).
+    pub fn save_peers(&self, peers: &[std::net::SocketAddrV6]) -> Result<(), StoreError> {
+        let path = self.dir.join(PEERS_NAME);
+        let temporary = self.dir.join(format!("{PEERS_NAME}.tmp"));
+        let bytes = serde_json::to_vec(peers).map_err(|error| StoreError::Io {
+            path: path.clone(),
+            source: std::io::Error::other(error),
+        })?;
+        fs::write(&temporary, bytes).map_err(io_error(&temporary))?;
+        fs::rename(&temporary, &path).map_err(io_error(&path))
     }
 
     /// Replaces the saved registrations atomically and durably.

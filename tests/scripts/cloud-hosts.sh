@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Five hosts on a bridge, one pnrpd each, names travelling through the PNRP cloud.
+#
+# Usage: cloud-hosts.sh MULTICALL LIBDIR
+#   MULTICALL  the pnrp-multicall test binary (pnrpd, pnrpctl)
+#   LIBDIR     a directory holding libnss_pnrp.so.2
+# Run it inside private mount and network namespaces (the test does: unshare, as root or
+# through a user namespace): every host namespace it makes hangs off that private network, so
+# no packet reaches the machine's real interfaces. Prints one line per check and a final
+# "N passed, M failed"; exits 1 on any failure.
+set -uo pipefail
+multicall=$1
+libdir=$2
+passed=0 failed=0
+work=$(mktemp -d /tmp/pnrp-cloud.XXXXXX)
+pids=()
+
+cleanup() {
+    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+check() {
+    local what=$1
+    shift
+    if "$@" >>"$work/log" 2>&1; then
+        passed=$((passed + 1))
+        echo "ok: $what"
+    else
+        failed=$((failed + 1))
+        echo "FAILED: $what"
+        tail -n 20 "$work/log" | sed 's/^/    /'
+    fi
+}
+
+# `ip netns` keeps its handles in /run/netns: a private /run, so nothing leaks out.
+mount -t tmpfs tmpfs /run
+mkdir -p /run/netns
+ip link set lo up
+ip link add br0 type bridge
+ip link set br0 up
+echo "hosts: files pnrp [!UNAVAIL=return] dns" >"$work/nsswitch.conf"
+echo "nameserver 127.0.0.1" >"$work/resolv.conf"
+
+start_daemon() {
+    local host=$1
+    shift
+    ip netns exec "h$host" "$multicall" pnrpd --config /dev/null --log-level pnrpd=debug \
+        --socket "$work/h$host.sock" --state-dir "$work/state$host" "$@" \
+        >>"$work/pnrpd$host.log" 2>&1 &
+    pids[host]=$!
+    for _ in $(seq 200); do
+        [ -S "$work/h$host.sock" ] && return 0
+        sleep 0.05
+    done
+    echo "pnrpd on h$host did not start"; cat "$work/pnrpd$host.log"; return 1
+}
+
+for host in 1 2 3 4 5; do
+    ip netns add "h$host"
+    ip link add "v$host" type veth peer name "e$host"
+    ip link set "e$host" netns "h$host"
+    ip link set "v$host" master br0 up
+    ip -n "h$host" link set lo up
+    ip -n "h$host" link set "e$host" up
+    ip -n "h$host" addr add "fd71::$host/64" dev "e$host" nodad
+done
+sleep 1
+start_daemon 1
+for host in 2 3 4 5; do start_daemon "$host" --seed "[fd71::1]:3540"; done
+
+ctl() {
+    local host=$1
+    shift
+    "$multicall" pnrpctl --socket "$work/h$host.sock" "$@"
+}
+
+# Resolution through glibc on a host: its own nsswitch.conf, its daemon's socket.
+on_host() {
+    local host=$1
+    shift
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    ip netns exec "h$host" unshare --mount sh -c '
+        mount --bind "$0/nsswitch.conf" /etc/nsswitch.conf
+        mount --bind "$0/resolv.conf" /etc/resolv.conf
+        exec "$@"' "$work" env PNRP_SOCKET="$work/h$host.sock" LD_LIBRARY_PATH="$libdir" "$@"
+}
+
+# until SECONDS CMD...: retry CMD until it succeeds or SECONDS pass.
+until_ok() {
+    local deadline=$(($(date +%s) + $1))
+    shift
+    until "$@"; do
+        [ "$(date +%s)" -ge "$deadline" ] && return 1
+        sleep 0.5
+    done
+}
+resolves_to() { ctl "$1" resolve "$2" 2>&1 | grep -q "$3"; }
+# host_says HOST PATTERN CMD...: CMD run on HOST through glibc prints PATTERN.
+host_says() {
+    local host=$1 pattern=$2
+    shift 2
+    on_host "$host" "$@" | grep -q -- "$pattern"
+}
+fails_fast() {
+    local start
+    start=$(date +%s)
+    not_found "$1" "$2" && [ $(($(date +%s) - start)) -le 5 ]
+}
+not_found() {
+    ctl "$1" resolve "$2" >/dev/null 2>&1
+    [ $? -eq 3 ]
+}
+
+# Give the cloud a moment to form, then publish on h3 (not the seed).
+sleep 3
+check "register 0.myapp on h3" ctl 3 register 0.myapp --address fd71::3 --comment "on h3"
+check "h5 resolves 0.myapp through the cloud" until_ok 20 resolves_to 5 0.myapp fd71::3
+check "the answer names the cloud and publisher" resolves_to 5 0.myapp "Global_ via \[fd71::3\]"
+check "getent ahosts on h5" host_says 5 fd71::3 getent ahosts 0.myapp.pnrp.net
+check "ping6 on h5" on_host 5 ping -6 -c 1 -W 3 0.myapp.pnrp.net
+check "python getaddrinfo on h5" host_says 5 fd71::3 python3 -c \
+    "import socket; print(socket.getaddrinfo('0.myapp.pnrp.net', 80)[0][4][0])"
+check "an unknown name fails at once, not at a timeout" fails_fast 4 0.nobody
+
+check "unregister on h3" ctl 3 unregister 0.myapp
+check "h5 stops resolving it (freshness window)" until_ok 20 not_found 5 0.myapp
+
+check "register again on h3" ctl 3 register 0.myapp --address fd71::3
+check "h5 resolves it again" until_ok 20 resolves_to 5 0.myapp fd71::3
+kill -9 "${pids[3]}"
+check "kill -9 the publisher: gone within the maintenance period" until_ok 40 not_found 5 0.myapp
+
+start_daemon 3 --seed "[fd71::1]:3540"
+check "h3 restarted from its state dir publishes again" until_ok 30 resolves_to 5 0.myapp fd71::3
+kill -9 "${pids[2]}" "${pids[4]}"
+check "two other nodes killed: still resolves" until_ok 30 resolves_to 5 0.myapp fd71::3
+
+# h5 restarts with no seed: it rejoins through the nodes it remembered.
+kill -TERM "${pids[5]}"
+wait "${pids[5]}" 2>/dev/null
+check "h5 remembered cloud nodes" test -s "$work/state5/cache.json"
+start_daemon 5
+check "restarted h5 rejoins from its persistent cache" until_ok 30 resolves_to 5 0.myapp fd71::3
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
