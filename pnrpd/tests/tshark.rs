@@ -1,0 +1,658 @@
+//! Outside referee: Wireshark's PNRP dissector must decode every message type we send.
+//!
+//! Builds one small exchange with the public `pnrpd::wire` API — every message type, most with
+//! every optional field, and an AUTHORITY whose buffer (signed Ed25519 CPA, extended payload,
+//! classifier, route entry, certificate chain) is split into fragments — writes it as a pcap
+//! (Ethernet, IPv6 `::1` → `::1`, UDP 3540 → 3540, real checksums; nothing is sent or captured)
+//! and runs `tshark -V` on it.
+//!
+//! Debian 12's tshark 4.0 marks every PNRP packet "Malformed" after its first field (an inverted
+//! loop check in `dissect_pnrp`), so the referee is Debian's own dissector source with that check
+//! fixed, built as the plugin "pnrpfixed" by `tools/wireshark/build-referee.sh`, and the built-in
+//! `pnrp` is disabled (docs/PROTOCOL.md, "Wireshark as referee"). Never skips: without tshark,
+//! libwireshark-dev or Debian's source the test fails with what to install.
+//! `PNRP_KEEP_PCAP=1` keeps the pcap and prints where it is.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ed25519_dalek::SigningKey;
+use pnrp_shared::{PeerName, PnrpId};
+use pnrpd::wire::{
+    service_location, service_location_prefix, Ack, Advertise, AppEndpoint, AuthorityBuffer,
+    BoundedVec, Classifier, Cpa, CpaFields, CpaPublicKey, Endpoint, ExtendedData, ExtendedPayload,
+    ExtendedPayloadFields, ExtendedText, Flood, FriendlyName, Inquire, Lookup, Message, Packet,
+    Request, ResolveCriteria, ResolveReason, RouteEntry, Solicit, SolicitType,
+};
+use sha1::{Digest, Sha1};
+
+// ---------------------------------------------------------------------------------------------
+// The traffic
+
+/// 2025-01-01T00:00:00Z as FILETIME.
+const NOW: u64 = 116_444_736_000_000_000 + 1_735_689_600 * 10_000_000;
+const DAY: u64 = 86_400 * 10_000_000;
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+fn pnrp_id(seed: u8) -> PnrpId {
+    let mut id = [0u8; 32];
+    id.iter_mut()
+        .enumerate()
+        .for_each(|(i, b)| *b = seed.wrapping_mul(31).wrapping_add(i as u8));
+    PnrpId(id)
+}
+
+fn addr(n: u16) -> Ipv6Addr {
+    Ipv6Addr::new(0xfd00, 0, 0, 0x10, 0, 0, 0, n)
+}
+
+fn endpoint(n: u16) -> Endpoint {
+    Endpoint {
+        port: 3540,
+        address: addr(n),
+    }
+}
+
+fn route(seed: u8, addresses: u16) -> RouteEntry {
+    RouteEntry {
+        pnrp_id: pnrp_id(seed),
+        port: 3540,
+        addresses: BoundedVec::new((1..=addresses).map(addr).collect()).unwrap(),
+    }
+}
+
+/// `<hex of the key's authority>.printer`.
+fn secured_name(key: &SigningKey) -> PeerName {
+    let hash = CpaPublicKey::of(key).authority_hash();
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{hex}.printer").parse().unwrap()
+}
+
+fn cpa_fields(name: &PeerName, key: &SigningKey, nonce: [u8; 16]) -> CpaFields {
+    let services = vec![
+        endpoint(1),
+        Endpoint::from(SocketAddr::from(([192, 0, 2, 7], 3540))),
+    ];
+    let location = service_location(
+        service_location_prefix(&addr(1)),
+        &CpaPublicKey::of(key),
+        &services,
+        0x5a,
+    );
+    let mut fields = CpaFields::for_name(name, location, NOW + 7 * DAY, nonce);
+    fields.friendly_name = FriendlyName::utf8("Büro printer");
+    fields.service_addresses = BoundedVec::new(services).unwrap();
+    fields.app_endpoints = Some(
+        BoundedVec::new(vec![
+            AppEndpoint {
+                address: addr(1),
+                port: 631,
+                protocol: 6,
+            },
+            AppEndpoint {
+                address: Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped(),
+                port: 9100,
+                protocol: 6,
+            },
+        ])
+        .unwrap(),
+    );
+    fields
+}
+
+/// A revoke CPA for `0.myapp`. Its length is a multiple of 4: Wireshark 4.0 skips no Padding3
+/// after REVOKE_CPA (§2.2.2.4), so other lengths would desynchronise it (docs/PROTOCOL.md).
+fn revoke_cpa() -> Cpa {
+    let key = key(2);
+    let name: PeerName = "0.myapp".parse().unwrap();
+    (1..8)
+        .map(|len| {
+            let mut fields = cpa_fields(&name, &key, [0; 16]);
+            fields.revoke = true;
+            fields.app_endpoints = None;
+            fields.friendly_name = FriendlyName::utf8(&"g".repeat(len));
+            Cpa::sign(fields, &key)
+        })
+        .find(|cpa| cpa.as_bytes().len() % 4 == 0)
+        .unwrap()
+}
+
+/// The AUTHORITY_BUFFER of a secured name with everything: signed CPA, extended payload,
+/// classifier, route entry and a `cert_chain_len`-byte certificate chain. The extended payload's
+/// length is a multiple of 4 for the same reason as [`revoke_cpa`]'s (Padding4, §2.2.2.6.1).
+fn full_buffer(cert_chain_len: usize) -> AuthorityBuffer {
+    let key = key(1);
+    let mut fields = cpa_fields(&secured_name(&key), &key, [0x42; 16]);
+    fields.has_extended_payload = true;
+    let cpa = Cpa::sign(fields, &key);
+    let extended_payload = (3..11)
+        .map(|len| {
+            ExtendedPayload::sign(
+                ExtendedPayloadFields {
+                    not_after: NOW + DAY,
+                    pnrp_id: cpa.pnrp_id(),
+                    nonce: cpa.fields().nonce,
+                    data: ExtendedData::Text(ExtendedText::utf8(&"x".repeat(len)).unwrap()),
+                },
+                &key,
+            )
+        })
+        .find(|payload| payload.as_bytes().len() % 4 == 0)
+        .unwrap();
+    AuthorityBuffer {
+        leaf_set: true,
+        busy: false,
+        not_found: false,
+        cert_chain: Some(
+            BoundedVec::new((0..cert_chain_len).map(|i| (i % 251) as u8).collect()).unwrap(),
+        ),
+        classifier: Some(Classifier::new("printer").unwrap()),
+        extended_payload: Some(extended_payload),
+        route_entry: Some(RouteEntry {
+            pnrp_id: cpa.pnrp_id(),
+            port: 3540,
+            addresses: BoundedVec::new(vec![addr(1)]).unwrap(),
+        }),
+        cpa: Some(cpa),
+    }
+}
+
+/// One node's side of a small run: discovery, a flood with a revoke, inquiries and lookups with
+/// their AUTHORITY answers (one not-found, one small, one fragmented) and ACKs.
+fn traffic() -> Vec<Packet> {
+    let hashed_nonce: [u8; 20] = Sha1::digest([7u8; 16]).into();
+    let mut packets = vec![
+        Packet {
+            message_id: 1,
+            message: Message::Solicit(Solicit {
+                solicit_type: Some(SolicitType::Local),
+                route_entry: Some(route(1, 3)),
+                hashed_nonce,
+            }),
+        },
+        Packet {
+            message_id: 2,
+            message: Message::Solicit(Solicit {
+                solicit_type: None,
+                route_entry: None,
+                hashed_nonce: [9; 20],
+            }),
+        },
+        Packet {
+            message_id: 3,
+            message: Message::Advertise(Advertise {
+                acked_message_id: 1,
+                ids: BoundedVec::new((1..=5).map(pnrp_id).collect()).unwrap(),
+                hashed_nonce,
+            }),
+        },
+        Packet {
+            message_id: 4,
+            message: Message::Advertise(Advertise {
+                acked_message_id: 2,
+                ids: BoundedVec::empty(),
+                hashed_nonce: [9; 20],
+            }),
+        },
+        Packet {
+            message_id: 5,
+            message: Message::Request(Request {
+                nonce: [7; 16],
+                ids: BoundedVec::new(vec![pnrp_id(2), pnrp_id(4)]).unwrap(),
+            }),
+        },
+        Packet {
+            message_id: 6,
+            message: Message::Flood(Flood {
+                no_ack: false,
+                validate_id: pnrp_id(8),
+                revoke_cpa: Some(Box::new(revoke_cpa())),
+                route_entry: Some(route(3, 2)),
+                already_flooded: BoundedVec::new(vec![endpoint(7), endpoint(8), endpoint(9)])
+                    .unwrap(),
+            }),
+        },
+        Packet {
+            message_id: 7,
+            message: Message::Flood(Flood {
+                no_ack: true,
+                validate_id: PnrpId([0; 32]),
+                revoke_cpa: None,
+                route_entry: Some(route(4, 1)),
+                already_flooded: BoundedVec::empty(),
+            }),
+        },
+        Packet {
+            message_id: 8,
+            message: Message::Inquire(Inquire {
+                want_cpa: true,
+                want_extended_payload: true,
+                want_cert_chain: true,
+                validate_id: pnrp_id(5),
+                nonce: Some([0x42; 16]),
+            }),
+        },
+        Packet {
+            message_id: 9,
+            message: Message::Inquire(Inquire {
+                want_cpa: false,
+                want_extended_payload: false,
+                want_cert_chain: false,
+                validate_id: pnrp_id(6),
+                nonce: None,
+            }),
+        },
+        Packet {
+            message_id: 11,
+            message: Message::Ack(Ack {
+                acked_message_id: 5,
+                not_found: None,
+            }),
+        },
+        Packet {
+            message_id: 12,
+            message: Message::Ack(Ack {
+                acked_message_id: 6,
+                not_found: Some(true),
+            }),
+        },
+        Packet {
+            message_id: 13,
+            message: Message::Lookup(Lookup {
+                accept_not_closer: true,
+                precision: 128,
+                criteria: ResolveCriteria::UpperBits,
+                reason: ResolveReason::Registration,
+                target: pnrp_id(10),
+                validate_id: pnrp_id(11),
+                route_entry: Some(route(12, 4)),
+                flagged_path: BoundedVec::new(vec![endpoint(1), endpoint(2)]).unwrap(),
+            }),
+        },
+        Packet {
+            message_id: 14,
+            message: Message::Lookup(Lookup {
+                accept_not_closer: false,
+                precision: 0,
+                criteria: ResolveCriteria::AnyPeerName,
+                reason: ResolveReason::AppRequest,
+                target: pnrp_id(13),
+                validate_id: PnrpId([0; 32]),
+                route_entry: None,
+                flagged_path: BoundedVec::new(vec![endpoint(3)]).unwrap(),
+            }),
+        },
+    ];
+    let small = {
+        let key = key(1);
+        AuthorityBuffer {
+            cpa: Some(Cpa::sign(
+                cpa_fields(&secured_name(&key), &key, [0x42; 16]),
+                &key,
+            )),
+            route_entry: Some(route(5, 2)),
+            classifier: Some(Classifier::new("printer").unwrap()),
+            ..AuthorityBuffer::not_found()
+        }
+    };
+    for (message_id, acked, buffer) in [
+        (15, 9, AuthorityBuffer::not_found()),
+        (16, 14, small),
+        (17, 8, full_buffer(3000)),
+    ] {
+        for fragment in buffer.fragments(acked) {
+            packets.push(Packet {
+                message_id,
+                message: Message::Authority(fragment),
+            });
+        }
+    }
+    packets
+}
+
+/// The Acked Message ID a message carries in PNRP_HEADER_ACKED, if any.
+fn acked_message_id(message: &Message) -> Option<u32> {
+    match message {
+        Message::Advertise(advertise) => Some(advertise.acked_message_id),
+        Message::Ack(ack) => Some(ack.acked_message_id),
+        Message::Authority(authority) => Some(authority.acked_message_id()),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The capture
+
+/// A classic pcap of `datagrams`, each wrapped in Ethernet, IPv6 and UDP 3540 → 3540.
+fn pcap(datagrams: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend(0xa1b2_c3d4u32.to_le_bytes());
+    out.extend(2u16.to_le_bytes());
+    out.extend(4u16.to_le_bytes());
+    out.extend([0u8; 8]); // thiszone, sigfigs
+    out.extend(65_535u32.to_le_bytes());
+    out.extend(1u32.to_le_bytes()); // LINKTYPE_ETHERNET
+    let loopback = Ipv6Addr::LOCALHOST.octets();
+    for (index, payload) in datagrams.iter().enumerate() {
+        let udp_len = u16::try_from(8 + payload.len()).unwrap();
+        let mut udp = Vec::new();
+        udp.extend(3540u16.to_be_bytes());
+        udp.extend(3540u16.to_be_bytes());
+        udp.extend(udp_len.to_be_bytes());
+        udp.extend([0, 0]);
+        udp.extend(payload);
+        // RFC 8200 §8.1 pseudo-header checksum.
+        let mut sum: u32 = 0;
+        let mut add = |bytes: &[u8]| {
+            for pair in bytes.chunks(2) {
+                sum += u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
+            }
+        };
+        add(&loopback);
+        add(&loopback);
+        add(&u32::from(udp_len).to_be_bytes());
+        add(&[0, 0, 0, 17]);
+        add(&udp);
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        let checksum = match !(sum as u16) {
+            0 => 0xffff,
+            value => value,
+        };
+        udp[6..8].copy_from_slice(&checksum.to_be_bytes());
+
+        let mut frame = Vec::new();
+        frame.extend([0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1, 0x86, 0xdd]);
+        frame.extend([0x60, 0, 0, 0]);
+        frame.extend(udp_len.to_be_bytes());
+        frame.extend([17, 64]);
+        frame.extend(loopback);
+        frame.extend(loopback);
+        frame.extend(udp);
+
+        let frame_len = u32::try_from(frame.len()).unwrap();
+        out.extend((1_735_689_600 + index as u32).to_le_bytes());
+        out.extend(0u32.to_le_bytes());
+        out.extend(frame_len.to_le_bytes());
+        out.extend(frame_len.to_le_bytes());
+        out.extend(frame);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The referee
+
+/// tshark with the fixed dissector plugin, in a scratch directory of its own.
+struct Referee {
+    dir: PathBuf,
+}
+
+impl Referee {
+    /// Builds (or finds cached) the plugin and lays out a scratch directory that tshark may read
+    /// even when it runs as `nobody`: tshark ignores WIRESHARK_PLUGIN_DIR and personal plugins
+    /// when its real user is root, so as root it is run through `setpriv` as 65534.
+    fn new() -> Referee {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let script = root.join("tools/wireshark/build-referee.sh");
+        let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("wireshark-referee");
+        let output = Command::new("bash")
+            .arg(&script)
+            .arg(&cache)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        let log = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "building the Wireshark referee failed ({}); see tools/wireshark/build-referee.sh \
+             and README.md's Dependencies:\n{log}",
+            output.status
+        );
+        let plugins = PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());
+        let plugin = plugins.join("4.0/epan/pnrpfixed.so");
+        assert!(plugin.is_file(), "no {}:\n{log}", plugin.display());
+
+        let dir = std::env::temp_dir().join(format!(
+            "pnrp-tshark-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let epan = dir.join("plugins/4.0/epan");
+        std::fs::create_dir_all(&epan).unwrap();
+        std::fs::create_dir_all(dir.join("config")).unwrap();
+        std::fs::copy(&plugin, epan.join("pnrpfixed.so")).unwrap();
+        for path in [
+            dir.clone(),
+            dir.join("plugins"),
+            dir.join("plugins/4.0"),
+            epan.clone(),
+            dir.join("config"),
+        ] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::set_permissions(
+            epan.join("pnrpfixed.so"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        Referee { dir }
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        path
+    }
+
+    /// `tshark -n --disable-protocol pnrp ARGS`: the referee reading a capture.
+    fn tshark(&self, args: &[&str]) -> String {
+        let mut all = vec!["-n", "--disable-protocol", "pnrp"];
+        all.extend(args);
+        self.run(&all)
+    }
+
+    /// `tshark ARGS` with the plugin directory and no user preferences; its stdout.
+    fn run(&self, args: &[&str]) -> String {
+        let as_root = std::fs::metadata("/proc/self").map(|m| m.uid()).ok() == Some(0);
+        let mut command = if as_root {
+            let mut command = Command::new("setpriv");
+            command.args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--",
+                "tshark",
+            ]);
+            command
+        } else {
+            Command::new("tshark")
+        };
+        command
+            .current_dir(&self.dir)
+            .env("HOME", &self.dir)
+            .env("WIRESHARK_CONFIG_DIR", self.dir.join("config"))
+            .env("WIRESHARK_PLUGIN_DIR", self.dir.join("plugins"))
+            .args(args);
+        let output = command.output().unwrap_or_else(|e| {
+            panic!("cannot run {command:?}: {e} (apt-get install tshark util-linux)")
+        });
+        assert!(
+            output.status.success(),
+            "{command:?} failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for Referee {
+    fn drop(&mut self) {
+        if std::env::var_os("PNRP_KEEP_PCAP").is_some() {
+            eprintln!("referee files kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// The errors and warnings of `tshark -z expert`'s summary, empty if none.
+fn expert_summary(output: &str) -> &str {
+    ["\nErrors (", "\nWarnings ("]
+        .iter()
+        .filter_map(|heading| output.find(heading))
+        .min()
+        .map_or("", |start| &output[start..])
+}
+
+#[test]
+fn wireshark_decodes_every_message_type_we_send() {
+    let referee = Referee::new();
+    let protocols = referee.run(&["-G", "protocols"]);
+    assert!(
+        protocols.lines().any(|line| line.ends_with("\tpnrpfixed")),
+        "tshark did not load the referee plugin pnrpfixed.so (tshark -G plugins):\n{}",
+        referee.run(&["-G", "plugins"])
+    );
+
+    // The referee can fail: a ROUTING_ENTRY whose Length runs past the datagram is malformed.
+    let mut broken = traffic()[0].encode();
+    let at = (12..broken.len())
+        .step_by(2)
+        .find(|&i| broken[i..i + 2] == [0x00, 0x9a])
+        .unwrap();
+    broken[at + 3] += 40;
+    let broken = referee.write("broken.pcap", &pcap(&[broken]));
+    let verbose = referee.tshark(&["-r", broken.to_str().unwrap(), "-V", "-z", "expert,note"]);
+    assert!(
+        verbose.contains("[Malformed Packet: PNRP (fixed)]")
+            && expert_summary(&verbose).contains("Malformed"),
+        "the referee does not flag a broken datagram:\n{verbose}"
+    );
+
+    let packets = traffic();
+    let mut types: Vec<u8> = packets
+        .iter()
+        .map(|p| p.message.message_type() as u8)
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    assert_eq!(
+        types,
+        [1, 2, 3, 4, 7, 8, 9, 11],
+        "every message type is sent"
+    );
+    let datagrams: Vec<Vec<u8>> = packets.iter().map(Packet::encode).collect();
+    let fragments = packets
+        .iter()
+        .filter(|p| p.message_id == 17 && matches!(p.message, Message::Authority(_)))
+        .count();
+    assert!(fragments >= 3, "the large AUTHORITY is fragmented");
+    let first_fragment = packets.len() - fragments + 1;
+    let authority_size = match &packets.last().unwrap().message {
+        Message::Authority(authority) => authority.size(),
+        other => panic!("{other:?}"),
+    };
+    let pcap = referee.write("traffic.pcap", &pcap(&datagrams));
+    let pcap = pcap.to_str().unwrap();
+
+    // `-z expert` counts only what a dissection with a tree finds: with `-V` it gets one.
+    let verbose = referee.tshark(&["-r", pcap, "-V", "-z", "expert,note"]);
+    let fields = referee.tshark(&[
+        "-r",
+        pcap,
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-e",
+        "frame.number",
+        "-e",
+        "frame.protocols",
+        "-e",
+        "pnrp.messageType",
+        "-e",
+        "pnrp.header.messageID",
+        "-e",
+        "pnrp.segment.headerAck",
+        "-e",
+        "_ws.col.Info",
+    ]);
+
+    for bad in [
+        "Malformed",
+        "Dissector bug",
+        "[Expert Info (Error",
+        "[Expert Info (Warning",
+        "invalid length",
+        "Unknown (0x",
+    ] {
+        assert!(!verbose.contains(bad), "tshark reports {bad:?}:\n{verbose}");
+    }
+    assert_eq!(expert_summary(&verbose), "", "tshark's expert infos");
+
+    let lines: Vec<&str> = fields.lines().collect();
+    assert_eq!(
+        lines.len(),
+        packets.len(),
+        "one frame per datagram:\n{fields}"
+    );
+    for ((line, packet), number) in lines.iter().zip(&packets).zip(1..) {
+        let columns: Vec<&str> = line.split('|').collect();
+        let name = format!("{:?}", packet.message.message_type()).to_uppercase();
+        assert_eq!(columns[0], number.to_string(), "{line}");
+        assert_eq!(
+            columns[1], "eth:ethertype:ipv6:udp:pnrpfixed",
+            "frame {number} not dissected as PNRP: {line}"
+        );
+        assert_eq!(
+            columns[2],
+            (packet.message.message_type() as u8).to_string(),
+            "frame {number}: wrong message type: {line}"
+        );
+        assert_eq!(
+            columns[3],
+            format!("0x{:08x}", packet.message_id),
+            "frame {number}: wrong message ID: {line}"
+        );
+        assert_eq!(
+            columns[4],
+            acked_message_id(&packet.message).map_or(String::new(), |id| format!("0x{id:08x}")),
+            "frame {number}: wrong acked message ID: {line}"
+        );
+        assert!(
+            columns[5].starts_with(&format!("PNRP {name} Message")),
+            "frame {number}: {line}"
+        );
+    }
+
+    // What Wireshark shows of the fields we wrote: the CPA down to its signature, the
+    // reassembled AUTHORITY buffer whole.
+    for expected in [
+        "Validate CPA",
+        "Signature Structure",
+        "1.3.101.112",
+        "Classifier: printer",
+        "CERT Chain",
+        "Extended Payload",
+        &format!("[{fragments} Fragments ({authority_size} bytes): #{first_fragment}(1188), "),
+        &format!("[Reassembled Length: {authority_size}]"),
+    ] {
+        assert!(
+            verbose.contains(expected),
+            "tshark -V shows no {expected:?}:\n{verbose}"
+        );
+    }
+}
