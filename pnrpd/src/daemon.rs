@@ -142,6 +142,7 @@ pub async fn run(
     ready();
 
     let mut pending: HashMap<QueryId, oneshot::Sender<Response>> = HashMap::new();
+    let mut tracing_queries: std::collections::HashSet<QueryId> = Default::default();
     let mut refresh = tokio::time::interval(ADDRESS_REFRESH);
     let mut refreshes: u64 = 0;
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -151,7 +152,13 @@ pub async fn run(
         tokio::select! {
             () = &mut shutdown => break,
             Some(command) = incoming.recv() => {
-                handle_command(&mut node, &store, &mut pending, started, command);
+                if let Request::Traceroute { name } = &command.request {
+                    let query = node.start_trace(Instant::now(), name);
+                    tracing_queries.insert(query);
+                    pending.insert(query, command.reply);
+                } else {
+                    handle_command(&mut node, &store, &mut pending, started, command);
+                }
             }
             () = sleep_until(deadline), if deadline.is_some() => node.handle_timeout(Instant::now()),
             _ = refresh.tick() => {
@@ -177,9 +184,15 @@ pub async fn run(
         }
         while let Some(event) = node.poll_event() {
             match event {
-                Event::Resolved { query, records } => {
+                Event::Resolved {
+                    query,
+                    records,
+                    trace,
+                } => {
                     if let Some(reply) = pending.remove(&query) {
-                        let response = if records.is_empty() {
+                        let response = if tracing_queries.remove(&query) {
+                            Response::Trace(trace)
+                        } else if records.is_empty() {
                             Response::NotFound
                         } else {
                             Response::Resolved(records)
@@ -344,6 +357,12 @@ fn handle_command(
             }
         }
         Request::List => Response::Registrations(node.registrations()),
+        Request::Clouds => Response::Clouds(node.cloud_info()),
+        Request::Cache => Response::Cache(node.cache_info(now)),
+        Request::Traceroute { .. } => Response::Error {
+            kind: ErrorKind::Unavailable,
+            message: "traceroute is handled by the driver loop".into(),
+        },
         Request::Status => Response::Status(Status {
             version: env!("CARGO_PKG_VERSION").into(),
             uptime_secs: now.duration_since(started).as_secs(),

@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Ipv6Addr, SocketAddrV6};
 use std::time::{Duration, Instant};
 
-use pnrp_shared::ipc::{Record, Registration, RegistrationInfo, ScopedAddr};
+use pnrp_shared::ipc::{
+    CacheEntryInfo, CloudInfo, Record, Registration, RegistrationInfo, ScopedAddr, TraceInfo,
+};
 use pnrp_shared::PeerName;
 
 use crate::cloud::node::{Cloud, CloudEvent, Found, Publication};
@@ -46,6 +48,7 @@ struct PendingResolve {
     name: PeerName,
     waiting: usize,
     records: Vec<Record>,
+    trace: Option<Vec<TraceInfo>>,
 }
 
 /// Identifies one resolve until its [`Event::Resolved`].
@@ -61,6 +64,8 @@ pub enum Event {
         query: QueryId,
         /// Every registration found.
         records: Vec<Record>,
+        /// For a traceroute, the hops in each cloud (else empty).
+        trace: Vec<TraceInfo>,
     },
 }
 
@@ -235,6 +240,16 @@ impl Node {
     /// Starts resolving a name; the answer arrives as [`Event::Resolved`] from [`Node::poll_event`]
     /// once every cloud has finished (at once when there is none).
     pub fn start_resolve(&mut self, now: Instant, name: &PeerName) -> QueryId {
+        self.resolve(now, name, false)
+    }
+
+    /// Like [`Node::start_resolve`], bypassing the freshness window and reporting each cloud's
+    /// hops in the event.
+    pub fn start_trace(&mut self, now: Instant, name: &PeerName) -> QueryId {
+        self.resolve(now, name, true)
+    }
+
+    fn resolve(&mut self, now: Instant, name: &PeerName, trace: bool) -> QueryId {
         let query = QueryId(self.next_query);
         self.next_query += 1;
         let records: Vec<Record> = self
@@ -244,13 +259,14 @@ impl Node {
             .filter(|record| !record.addresses.is_empty())
             .into_iter()
             .collect();
-        if let Some((at, cached)) = self.fresh.get(name) {
+        if let Some((at, cached)) = self.fresh.get(name).filter(|_| !trace) {
             if now.saturating_duration_since(*at) < self.freshness {
                 let mut all = records;
                 all.extend(cached.iter().cloned());
                 self.events.push_back(Event::Resolved {
                     query,
                     records: all,
+                    trace: Vec::new(),
                 });
                 return query;
             }
@@ -264,6 +280,7 @@ impl Node {
                 name: name.clone(),
                 waiting: active.len(),
                 records,
+                trace: trace.then(Vec::new),
             },
         );
         for index in active {
@@ -276,7 +293,7 @@ impl Node {
 
     fn collect_cloud_events(&mut self, _now: Instant) {
         for index in 0..self.clouds.len() {
-            while let Some(CloudEvent::Resolved { query, found, .. }) =
+            while let Some(CloudEvent::Resolved { query, found, hops }) =
                 self.clouds[index].cloud.poll_event()
             {
                 let own: Vec<Ipv6Addr> = self.clouds[index]
@@ -297,9 +314,20 @@ impl Node {
                     .filter(|found| !own.contains(found.publisher.ip()))
                     .filter_map(|found| self.cloud_record(index, &name, found))
                     .collect();
+                let cloud = self.clouds[index].name.clone();
                 if let Some(pending) = self.resolving.get_mut(&QueryId(query)) {
                     pending.waiting = pending.waiting.saturating_sub(1);
                     pending.records.extend(records);
+                    if let Some(trace) = &mut pending.trace {
+                        trace.push(TraceInfo {
+                            cloud,
+                            hops: hops.iter().map(ToString::to_string).collect(),
+                            publishers: found
+                                .iter()
+                                .map(|found| found.publisher.to_string())
+                                .collect(),
+                        });
+                    }
                 }
             }
         }
@@ -367,10 +395,53 @@ impl Node {
             self.events.push_back(Event::Resolved {
                 query,
                 records: pending.records,
+                trace: pending.trace.unwrap_or_default(),
             });
         }
         self.fresh
             .retain(|_, (at, _)| now.saturating_duration_since(*at) < self.freshness);
+    }
+
+    /// The clouds, for `pnrpctl clouds`.
+    pub fn cloud_info(&self) -> Vec<CloudInfo> {
+        self.clouds
+            .iter()
+            .map(|slot| {
+                let stats = slot.cloud.stats();
+                CloudInfo {
+                    name: slot.name.clone(),
+                    endpoints: slot
+                        .cloud
+                        .local_endpoints()
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
+                    cached: slot.cloud.cache().len() as u32,
+                    published: slot
+                        .cloud
+                        .published()
+                        .into_iter()
+                        .map(|(id, name)| (id.to_string(), name.to_string()))
+                        .collect(),
+                    counters: [stats.sent, stats.received, stats.malformed, stats.bad_cpas],
+                }
+            })
+            .collect()
+    }
+
+    /// Every cloud's cached route entries, for `pnrpctl cache`.
+    pub fn cache_info(&self, now: Instant) -> Vec<CacheEntryInfo> {
+        self.clouds
+            .iter()
+            .flat_map(|slot| {
+                slot.cloud.cache().entries().map(|entry| CacheEntryInfo {
+                    cloud: slot.name.clone(),
+                    id: entry.id.to_string(),
+                    endpoints: entry.endpoints.iter().map(ToString::to_string).collect(),
+                    age_secs: now.saturating_duration_since(entry.last_seen).as_secs(),
+                })
+            })
+            .collect()
     }
 
     /// A datagram arrived for cloud `index`.
@@ -493,6 +564,7 @@ mod tests {
             Some(Event::Resolved {
                 query: done,
                 records,
+                ..
             }) if done == query => records,
             other => panic!("unexpected {other:?}"),
         }

@@ -253,6 +253,17 @@ mod tests {
     }
 
     #[test]
+    fn remembers_peers() {
+        let dir = temp_dir("peers");
+        let store = Store::open(&dir).unwrap();
+        assert!(store.load_peers().is_empty());
+        let peers: Vec<std::net::SocketAddrV6> = vec!["[fd71::3]:3540".parse().unwrap()];
+        store.save_peers(&peers).unwrap();
+        assert_eq!(store.load_peers(), peers);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn second_open_is_locked() {
         let dir = temp_dir("lock");
         let store = Store::open(&dir).unwrap();

@@ -103,6 +103,54 @@ pub enum Request {
     List,
     /// The daemon's state.
     Status,
+    /// The clouds this node takes part in.
+    Clouds,
+    /// Every cloud's route cache.
+    Cache,
+    /// Resolve a name in every cloud, bypassing the freshness window, and report the hops.
+    Traceroute {
+        /// The name to resolve.
+        name: PeerName,
+    },
+}
+
+/// A cloud, as `pnrpctl clouds` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudInfo {
+    /// `Global_` or `LinkLocal_<interface>`.
+    pub name: String,
+    /// Where this node listens in it.
+    pub endpoints: Vec<String>,
+    /// Route entries cached.
+    pub cached: u32,
+    /// PNRP IDs (hex) this node publishes there, with their peer names.
+    pub published: Vec<(String, String)>,
+    /// Datagrams sent, received, dropped as malformed; CPAs rejected.
+    pub counters: [u64; 4],
+}
+
+/// One cached route entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheEntryInfo {
+    /// The cloud.
+    pub cloud: String,
+    /// PNRP ID in hex.
+    pub id: String,
+    /// Its endpoints.
+    pub endpoints: Vec<String>,
+    /// Seconds since it last proved alive.
+    pub age_secs: u64,
+}
+
+/// What a traceroute found in one cloud.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceInfo {
+    /// The cloud.
+    pub cloud: String,
+    /// Every node asked, in order (LOOKUPs, then INQUIREs).
+    pub hops: Vec<String>,
+    /// The publishers found.
+    pub publishers: Vec<String>,
 }
 
 /// A peer name published by this node.
@@ -248,6 +296,12 @@ pub enum Response {
     Registrations(Vec<RegistrationInfo>),
     /// The daemon's state.
     Status(Status),
+    /// The clouds.
+    Clouds(Vec<CloudInfo>),
+    /// Cached route entries of every cloud.
+    Cache(Vec<CacheEntryInfo>),
+    /// A traceroute's findings, one per cloud.
+    Trace(Vec<TraceInfo>),
     /// The request failed.
     Error {
         /// What kind of failure.

@@ -32,6 +32,14 @@ check() {
         failed=$((failed + 1))
         echo "FAILED: $what"
         tail -n 20 "$work/log" | sed 's/^/    /'
+        for host in 1 2 3 4 5; do
+            echo "    --- h$host cache"
+            ctl "$host" cache 2>&1 | sed 's/^/    /'
+        done
+        for log in "$work"/pnrpd*.log; do
+            echo "    --- $log"
+            grep -v DEBUG "$log" | tail -n 5 | sed 's/^/    /'
+        done
     fi
 }
 
@@ -124,6 +132,16 @@ check "ping6 on h5" on_host 5 ping -6 -c 1 -W 3 0.myapp.pnrp.net
 check "python getaddrinfo on h5" host_says 5 fd71::3 python3 -c \
     "import socket; print(socket.getaddrinfo('0.myapp.pnrp.net', 80)[0][4][0])"
 check "an unknown name fails at once, not at a timeout" fails_fast 4 0.nobody
+check "pnrpctl clouds shows the publication" sh -c \
+    "'$multicall' pnrpctl --socket '$work/h3.sock' clouds | grep -q 'publishes 0.myapp'"
+check "pnrpctl cache lists nodes" sh -c "'$multicall' pnrpctl --socket '$work/h5.sock' cache | grep -q 'Global_'"
+check "pnrpctl traceroute reaches the publisher" sh -c \
+    "'$multicall' pnrpctl --socket '$work/h5.sock' traceroute 0.myapp | grep -q '\[fd71::3\]:3540  publisher'"
+
+check "register 0.shared on h2" ctl 2 register 0.shared --address fd71::2
+check "register 0.shared on h4" ctl 4 register 0.shared --address fd71::4
+resolves_to_both() { resolves_to 5 0.shared fd71::2 && resolves_to 5 0.shared fd71::4; }
+check "h5 resolves 0.shared to both publishers" until_ok 25 resolves_to_both
 
 check "unregister on h3" ctl 3 unregister 0.myapp
 check "h5 stops resolving it (freshness window)" until_ok 20 not_found 5 0.myapp

@@ -79,6 +79,15 @@ enum Command {
     },
     /// Show the daemon's state
     Status,
+    /// List the PNRP clouds this machine takes part in
+    Clouds,
+    /// Show every cloud's route cache
+    Cache,
+    /// Resolve a name and show the nodes each cloud asked on the way
+    Traceroute {
+        /// A peer name or a host name under pnrp.net
+        name: String,
+    },
 }
 
 /// `2001:db8::1`, `192.0.2.1` (carried v4-mapped) or `fe80::1%eth0` / `fe80::1%2`.
@@ -246,6 +255,117 @@ fn run(args: &Args) -> Result<(), Failure> {
                 );
             } else {
                 println!("{peer}");
+            }
+        }
+        Command::Clouds => match ask(args, &Request::Clouds)? {
+            Response::Clouds(clouds) => {
+                if args.json {
+                    let items: Vec<_> = clouds
+                        .iter()
+                        .map(|cloud| {
+                            json!({
+                                "name": cloud.name,
+                                "endpoints": cloud.endpoints,
+                                "cached": cloud.cached,
+                                "published": cloud.published.iter()
+                                    .map(|(id, name)| json!({"id": id, "name": name}))
+                                    .collect::<Vec<_>>(),
+                                "sent": cloud.counters[0],
+                                "received": cloud.counters[1],
+                                "malformed": cloud.counters[2],
+                                "bad_cpas": cloud.counters[3],
+                            })
+                        })
+                        .collect();
+                    println!("{}", json!(items));
+                } else if clouds.is_empty() {
+                    println!("no cloud (pnrpd runs with cloud = false)");
+                } else {
+                    for cloud in clouds {
+                        println!("{}", cloud.name);
+                        let endpoints = if cloud.endpoints.is_empty() {
+                            "none yet (no address of this scope)".to_string()
+                        } else {
+                            cloud.endpoints.join(" ")
+                        };
+                        println!("  listening: {endpoints}");
+                        println!("  cached nodes: {}", cloud.cached);
+                        for (id, name) in &cloud.published {
+                            println!("  publishes {name} as {id}");
+                        }
+                        let [sent, received, malformed, bad] = cloud.counters;
+                        println!("  datagrams sent {sent}, received {received}, malformed {malformed}; CPAs rejected {bad}");
+                    }
+                }
+            }
+            other => return Err(unexpected(other)),
+        },
+        Command::Cache => match ask(args, &Request::Cache)? {
+            Response::Cache(entries) => {
+                if args.json {
+                    let items: Vec<_> = entries
+                        .iter()
+                        .map(|entry| {
+                            json!({"cloud": entry.cloud, "id": entry.id,
+                                   "endpoints": entry.endpoints, "age_secs": entry.age_secs})
+                        })
+                        .collect();
+                    println!("{}", json!(items));
+                } else {
+                    if entries.is_empty() {
+                        println!("the cache is empty");
+                    }
+                    for entry in entries {
+                        println!(
+                            "{} {} {} (seen {}s ago)",
+                            entry.cloud,
+                            entry.id,
+                            entry.endpoints.join(" "),
+                            entry.age_secs
+                        );
+                    }
+                }
+            }
+            other => return Err(unexpected(other)),
+        },
+        Command::Traceroute { name } => {
+            let name = parse_query(name).map_err(|message| (EXIT_ERROR, message))?;
+            match ask(args, &Request::Traceroute { name: name.clone() })? {
+                Response::Trace(traces) => {
+                    let found = traces.iter().any(|trace| !trace.publishers.is_empty());
+                    if args.json {
+                        let items: Vec<_> = traces
+                            .iter()
+                            .map(|trace| {
+                                json!({"cloud": trace.cloud, "hops": trace.hops,
+                                                "publishers": trace.publishers})
+                            })
+                            .collect();
+                        println!("{}", json!({"name": name.to_string(), "clouds": items}));
+                    } else {
+                        if traces.is_empty() {
+                            println!("no cloud to ask");
+                        }
+                        for trace in &traces {
+                            println!("{} in {}:", name, trace.cloud);
+                            for (index, hop) in trace.hops.iter().enumerate() {
+                                let mark = if trace.publishers.contains(hop) {
+                                    "  publisher"
+                                } else {
+                                    ""
+                                };
+                                println!("  {:2}  {hop}{mark}", index + 1);
+                            }
+                            if trace.publishers.is_empty() {
+                                println!("  not found");
+                            }
+                        }
+                    }
+                    if !found {
+                        return Err((EXIT_NOT_FOUND, format!("{name}: not found in any cloud")));
+                    }
+                }
+                other => return Err(unexpected(other)),
             }
         }
         Command::Status => match ask(args, &Request::Status)? {

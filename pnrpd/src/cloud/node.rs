@@ -225,8 +225,11 @@ struct Resolve {
     inquired: HashSet<PnrpId>,
     found: Vec<Found>,
     hops: Vec<SocketAddrV6>,
-    /// Registrations of the name next to the first found, still to ask (same P2P ID).
+    /// Registrations of the name next to one found, still to inquire (same P2P ID).
     walk: Vec<RouteEntry>,
+    /// Messages of this resolve in flight once a registration is found (inquiries of further
+    /// registrations and the LOOKUPs asking publishers for their neighbours).
+    outstanding: usize,
 }
 
 /// One cloud's node.
@@ -245,6 +248,8 @@ pub struct Cloud {
     resolves: HashMap<u32, Resolve>,
     next_resolve: u32,
     by_message: HashMap<u32, u32>,
+    /// Neighbour LOOKUPs of resolves (see `walk_lookup`).
+    walks: HashMap<u32, u32>,
     reassembly: Reassembly,
     transmits: VecDeque<(SocketAddrV6, Vec<u8>)>,
     events: VecDeque<CloudEvent>,
@@ -298,6 +303,7 @@ impl Cloud {
             resolves: HashMap::new(),
             next_resolve: 0,
             by_message: HashMap::new(),
+            walks: HashMap::new(),
             reassembly: Reassembly::new(16, 4 * crate::wire::MAX_AUTHORITY_BUFFER),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -1175,6 +1181,10 @@ impl Cloud {
             self.complete_add(now, add, buffer);
             return;
         }
+        if let Some(resolve_id) = self.walks.remove(&acked) {
+            self.walk_answered(now, resolve_id, buffer);
+            return;
+        }
         let Some(resolve_id) = self.by_message.remove(&acked) else {
             return;
         };
@@ -1272,6 +1282,7 @@ impl Cloud {
             found: Vec::new(),
             hops: Vec::new(),
             walk: Vec::new(),
+            outstanding: 0,
         };
         let id = self.next_resolve;
         self.next_resolve = self.next_resolve.wrapping_add(1);
@@ -1294,7 +1305,10 @@ impl Cloud {
             }
         }
         if !resolve.found.is_empty() {
-            return self.finish(resolve_id);
+            if resolve.outstanding == 0 {
+                return self.finish(resolve_id);
+            }
+            return;
         }
         if let Some(best) = resolve.best.clone() {
             if wants_cpa
@@ -1376,7 +1390,64 @@ impl Cloud {
         if let Some(resolve) = self.resolves.get_mut(&resolve_id) {
             resolve.last_message = Some(message_id);
             resolve.hops.push(to);
+            resolve.outstanding += 1;
         }
+    }
+
+    /// Asks a publisher of the name for its neighbour on one side (a LOOKUP of its ID ± 1 with
+    /// itself flagged, so it answers from its cache): registrations of the same name share the
+    /// P2P ID and so sit side by side on the ring, in each other's leaf sets.
+    fn walk_lookup(
+        &mut self,
+        now: Instant,
+        resolve_id: u32,
+        publisher: &RouteEntry,
+        upwards: bool,
+    ) {
+        let Some(&to) = self.entry_endpoints(publisher).first() else {
+            return;
+        };
+        let target = if upwards {
+            publisher.pnrp_id.wrapping_add(&one())
+        } else {
+            publisher.pnrp_id.wrapping_sub(&one())
+        };
+        let mut flagged: Vec<Endpoint> = self.service_addresses().into_iter().take(1).collect();
+        flagged.push(Endpoint::from(SocketAddr::V6(to)));
+        let Some(flagged_path) = BoundedVec::truncating(flagged) else {
+            return;
+        };
+        let lookup = Lookup {
+            accept_not_closer: true,
+            precision: 0,
+            criteria: ResolveCriteria::None,
+            reason: ResolveReason::AppRequest,
+            target,
+            validate_id: publisher.pnrp_id,
+            route_entry: None,
+            flagged_path,
+        };
+        let message_id = self.send_pending(now, to, Message::Lookup(lookup), PendingKind::Lookup);
+        self.walks.insert(message_id, resolve_id);
+        if let Some(resolve) = self.resolves.get_mut(&resolve_id) {
+            resolve.outstanding += 1;
+        }
+    }
+
+    fn walk_answered(&mut self, now: Instant, resolve_id: u32, buffer: AuthorityBuffer) {
+        if let Some(resolve) = self.resolves.get_mut(&resolve_id) {
+            resolve.outstanding = resolve.outstanding.saturating_sub(1);
+            if let Some(entry) = buffer.route_entry {
+                let same_name = entry.pnrp_id.0[..16] == resolve.target.0[..16];
+                if same_name
+                    && resolve.found.len() + resolve.walk.len() < MAX_RESULTS
+                    && resolve.inquired.insert(entry.pnrp_id)
+                {
+                    resolve.walk.push(entry);
+                }
+            }
+        }
+        self.advance(now, resolve_id);
     }
 
     fn lookup_answered(
@@ -1522,6 +1593,7 @@ impl Cloud {
         let Some(resolve) = self.resolves.get_mut(&resolve_id) else {
             return;
         };
+        resolve.outstanding = resolve.outstanding.saturating_sub(1);
         let valid = buffer.cpa.as_ref().filter(|cpa| {
             let Some(entry) = &buffer.route_entry else {
                 return false;
@@ -1551,8 +1623,23 @@ impl Cloud {
                         .as_ref()
                         .map(|name| name.as_str().to_owned()),
                 });
-                if resolve.found.len() == 1 {
-                    let publisher = entry.clone();
+                let publisher = entry.clone();
+                let first = resolve.found.len() == 1;
+                // A publisher that just proved itself with a valid CPA is worth caching.
+                if !self.locals.contains_key(&publisher.pnrp_id) {
+                    let endpoints = self.entry_endpoints(&publisher);
+                    let id = publisher.pnrp_id;
+                    self.cache.insert(CacheEntry {
+                        id,
+                        endpoints,
+                        last_seen: now,
+                    });
+                }
+                if resolve_found_len(&self.resolves, resolve_id) < MAX_RESULTS {
+                    self.walk_lookup(now, resolve_id, &publisher, true);
+                    self.walk_lookup(now, resolve_id, &publisher, false);
+                }
+                if first {
                     self.walk_from(now, resolve_id, publisher);
                     return;
                 }
@@ -1592,6 +1679,7 @@ impl Cloud {
             return;
         };
         self.by_message.retain(|_, owner| *owner != resolve_id);
+        self.walks.retain(|_, owner| *owner != resolve_id);
         if let Purpose::Registration(id) = resolve.purpose {
             if let Some(local) = self.locals.get_mut(&id) {
                 local.announced = if resolve.useful > 0 {
@@ -1619,7 +1707,22 @@ impl Cloud {
                 self.reassembly
                     .remove(SocketAddr::V6(pending.to), message_id);
                 if let Some(add) = self.adds.remove(&message_id) {
-                    let _ = add;
+                    // A cached node that stopped answering (a maintenance probe) leaves the cache.
+                    let endpoints = self.entry_endpoints(&add.entry);
+                    if self
+                        .cache
+                        .get(&add.entry.pnrp_id)
+                        .is_some_and(|known| known.endpoints == endpoints)
+                    {
+                        self.cache.remove(&add.entry.pnrp_id);
+                    }
+                    return;
+                }
+                if let Some(resolve_id) = self.walks.remove(&message_id) {
+                    if let Some(resolve) = self.resolves.get_mut(&resolve_id) {
+                        resolve.outstanding = resolve.outstanding.saturating_sub(1);
+                    }
+                    self.advance(now, resolve_id);
                     return;
                 }
                 if let Some(resolve_id) = self.by_message.remove(&message_id) {
@@ -1635,6 +1738,12 @@ impl Cloud {
                     }
                     if let Some(resolve) = self.resolves.get_mut(&resolve_id) {
                         resolve.current = None;
+                        // Flag the dead node in the path we send: the next hops will not offer
+                        // it again, and its address is refused from their answers.
+                        resolve
+                            .path
+                            .push(Endpoint::from(SocketAddr::V6(pending.to)));
+                        resolve.outstanding = resolve.outstanding.saturating_sub(1);
                         if resolve
                             .best
                             .as_ref()
@@ -1645,6 +1754,28 @@ impl Cloud {
                         resolve
                             .next_hops
                             .retain(|hop| !self_endpoints_contain(&hop.entry, &pending.to));
+                    }
+                    // Nothing left to try after a dead hop: start again from the closest cached
+                    // node not yet flagged (the dead one has just left the cache).
+                    let restart = self.resolves.get(&resolve_id).and_then(|resolve| {
+                        if !resolve.next_hops.is_empty() || !resolve.found.is_empty() {
+                            return None;
+                        }
+                        let flagged = |entry: &CacheEntry| {
+                            entry.endpoints.iter().any(|endpoint| {
+                                resolve.path.iter().any(|seen| {
+                                    seen.address == *endpoint.ip() && seen.port == endpoint.port()
+                                })
+                            })
+                        };
+                        self.cache
+                            .closest(&resolve.target, |entry| !flagged(entry))
+                            .and_then(Self::cache_route_entry)
+                    });
+                    if let (Some(entry), Some(resolve)) =
+                        (restart, self.resolves.get_mut(&resolve_id))
+                    {
+                        resolve.next_hops.push(Hop { entry, uses: 0 });
                     }
                     self.advance(now, resolve_id);
                 }
@@ -1755,6 +1886,12 @@ impl Cloud {
     pub fn classifier_hash_of(name: &PeerName) -> [u8; 20] {
         classifier_hash(name.classifier())
     }
+}
+
+fn resolve_found_len(resolves: &HashMap<u32, Resolve>, resolve_id: u32) -> usize {
+    resolves
+        .get(&resolve_id)
+        .map_or(0, |resolve| resolve.found.len())
 }
 
 fn self_endpoints_contain(entry: &RouteEntry, to: &SocketAddrV6) -> bool {

@@ -21,6 +21,13 @@ pub struct SimNode {
     pub cloud: Cloud,
 }
 
+impl SimNode {
+    /// A node listening at `address`.
+    pub fn new(address: SocketAddrV6, cloud: Cloud) -> Self {
+        SimNode { address, cloud }
+    }
+}
+
 impl Host for SimNode {
     fn address(&self) -> SocketAddrV6 {
         self.address
@@ -177,8 +184,14 @@ pub fn run(scenario: &Scenario) -> Outcome {
     let mut hops = Vec::new();
     for (query, wanted) in asked.iter().enumerate() {
         let Some((found, path)) = answers.remove(&(query as u64)) else {
+            if std::env::var_os("PNRP_SIM_DEBUG").is_some() {
+                eprintln!("query {query}: no answer in time");
+            }
             continue;
         };
+        if found.is_empty() && std::env::var_os("PNRP_SIM_DEBUG").is_some() {
+            eprintln!("query {query}: not found after {} messages", path.len());
+        }
         let right = found.iter().any(|found| {
             found
                 .app_endpoints
