@@ -111,6 +111,8 @@ pub struct Config {
     pub log_level: String,
     /// Whether to take part in the PNRP cloud on UDP (off: only this machine's names resolve).
     pub cloud: bool,
+    /// Find neighbours and answer them by SSDP multicast on each link (§3.1.4.2.2).
+    pub discovery: bool,
     /// UDP port of the cloud.
     pub port: u16,
     /// Nodes to join the cloud through: `fd00::1`, `[fd00::1]:3540`. None by default.
@@ -126,6 +128,7 @@ impl Default for Config {
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             log_level: "info".into(),
             cloud: true,
+            discovery: true,
             port: DEFAULT_PORT,
             seeds: Vec::new(),
             freshness_secs: 10,

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::{debug, info, warn};
 
 use crate::cloud::node::{Cloud, CloudConfig, WallClock};
+use crate::cloud::ssdp;
 use crate::interfaces;
 use crate::node::{CloudScope, Event, Node, QueryId};
 use crate::store::{Store, StoreError};
@@ -80,6 +81,8 @@ pub struct CloudSettings {
     pub seeds: Vec<SocketAddrV6>,
     /// How long a positive answer may be reused.
     pub freshness: Duration,
+    /// Whether to find and answer neighbours by SSDP multicast.
+    pub discovery: bool,
 }
 
 /// Why the daemon could not start.
@@ -129,11 +132,12 @@ pub async fn run(
         node.register(started, registration);
     }
 
-    let udp = match &settings.cloud {
+    let mut io = match &settings.cloud {
         Some(cloud) => Some(open_cloud(&mut node, &store, cloud, started)?),
         None => None,
     };
     let mut datagram = vec![0u8; 65536];
+    let mut announcement = vec![0u8; 4096];
 
     let listener = bind(&settings.socket)?;
     info!(socket = %settings.socket.display(), "listening");
@@ -164,23 +168,32 @@ pub async fn run(
             _ = refresh.tick() => {
                 node.handle_local_addresses(Instant::now(), interfaces::local_addresses());
                 refreshes += 1;
+                if let Some(io) = &mut io {
+                    open_link_local_clouds(&mut node, io, Instant::now());
+                }
                 if refreshes % PEERS_SAVE_TICKS == 0 {
                     save_peers(&node, &store);
                 }
             }
-            received = receive(udp.as_ref(), &mut datagram) => {
+            received = receive(io.as_ref().map(|io| &io.udp), &mut datagram) => {
                 if let Ok((length, SocketAddr::V6(from))) = received {
-                    node.handle_datagram(Instant::now(), 0, from, &datagram[..length]);
+                    if let Some(cloud) = node.cloud_for(&from) {
+                        node.handle_datagram(Instant::now(), cloud, from, &datagram[..length]);
+                    }
+                }
+            }
+            received = receive(io.as_ref().and_then(|io| io.ssdp.as_ref()), &mut announcement) => {
+                if let (Ok((length, SocketAddr::V6(from))), Some(io)) = (received, &io) {
+                    for answer in node.handle_ssdp(Instant::now(), from, &announcement[..length]) {
+                        if let Some(ssdp) = &io.ssdp {
+                            let _ = ssdp.try_send_to(&answer, SocketAddr::V6(from));
+                        }
+                    }
                 }
             }
         }
-        if let Some(udp) = &udp {
-            while let Some((_, to, bytes)) = node.poll_transmit() {
-                // UDP may drop; PNRP retransmits what matters.
-                if let Err(error) = udp.try_send_to(&bytes, SocketAddr::V6(to)) {
-                    debug!(%error, %to, "send failed");
-                }
-            }
+        if let Some(io) = &io {
+            flush(&mut node, io);
         }
         while let Some(event) = node.poll_event() {
             match event {
@@ -213,29 +226,85 @@ pub async fn run(
     Ok(())
 }
 
-/// Binds the cloud's UDP socket (IPv6 only, all addresses) and adds the `Global_` cloud.
+/// The cloud's sockets and what it takes to open one more cloud.
+#[derive(Debug)]
+struct CloudIo {
+    udp: UdpSocket,
+    ssdp: Option<UdpSocket>,
+    joined: std::collections::HashSet<u32>,
+    key: [u8; 32],
+    seeds: Vec<SocketAddrV6>,
+    settings: CloudSettings,
+    clock: WallClock,
+    next_seed: u64,
+}
+
+impl CloudIo {
+    fn config(&mut self, scope_id: u32, discovery: Option<&'static str>) -> CloudConfig {
+        self.next_seed = self.next_seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let seeds = self
+            .seeds
+            .iter()
+            .filter(|seed| {
+                let link_local = seed.ip().segments()[0] & 0xffc0 == 0xfe80;
+                if scope_id == 0 {
+                    !link_local
+                } else {
+                    link_local && seed.scope_id() == scope_id
+                }
+            })
+            .copied()
+            .collect();
+        CloudConfig {
+            seed: self.next_seed,
+            seeds,
+            key: ed25519_dalek::SigningKey::from_bytes(&self.key),
+            clock: self.clock,
+            scope_id,
+            discovery: discovery.filter(|_| self.settings.discovery),
+        }
+    }
+}
+
+fn udp_socket(port: u16, shared: bool) -> std::io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None)?;
+    socket.set_only_v6(true)?;
+    socket.set_nonblocking(true)?;
+    if shared {
+        // Port 1900 belongs to every SSDP speaker on the machine.
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.set_multicast_loop_v6(false)?;
+    }
+    let address = SocketAddrV6::new(std::net::Ipv6Addr::UNSPECIFIED, port, 0, 0);
+    socket.bind(&SocketAddr::V6(address).into())?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// Binds the cloud's UDP socket (IPv6 only, all addresses; datagrams are told apart by their
+/// source's scope), the SSDP socket, and adds the `Global_` cloud.
 fn open_cloud(
     node: &mut Node,
     store: &Store,
     settings: &CloudSettings,
     now: Instant,
-) -> Result<UdpSocket, DaemonError> {
+) -> Result<CloudIo, DaemonError> {
     let cloud_error = |message: String| DaemonError::Cloud {
         port: settings.port,
         message,
     };
-    let socket = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None)
-        .and_then(|socket| {
-            socket.set_only_v6(true)?;
-            socket.set_nonblocking(true)?;
-            let address = SocketAddrV6::new(std::net::Ipv6Addr::UNSPECIFIED, settings.port, 0, 0);
-            socket.bind(&SocketAddr::V6(address).into())?;
-            Ok(socket)
-        })
-        .map_err(|error| cloud_error(error.to_string()))?;
-    let socket =
-        UdpSocket::from_std(socket.into()).map_err(|error| cloud_error(error.to_string()))?;
-    let key = ed25519_dalek::SigningKey::from_bytes(&store.node_key()?);
+    let udp = udp_socket(settings.port, false).map_err(|error| cloud_error(error.to_string()))?;
+    let ssdp = if settings.discovery {
+        match udp_socket(ssdp::PORT, true) {
+            Ok(socket) => Some(socket),
+            Err(error) => {
+                warn!(%error, "SSDP discovery off: cannot bind port 1900");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let seed = crate::store::random_bytes::<8>().map_err(|error| cloud_error(error.to_string()))?;
     let unix_secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -247,14 +316,18 @@ fn open_cloud(
             seeds.push(peer);
         }
     }
-    let config = CloudConfig {
-        seed: u64::from_le_bytes(seed),
+    let mut io = CloudIo {
+        udp,
+        ssdp,
+        joined: Default::default(),
+        key: store.node_key()?,
         seeds,
-        key,
+        settings: settings.clone(),
         clock: WallClock { at: now, unix_secs },
-        scope_id: 0,
+        next_seed: u64::from_le_bytes(seed),
     };
     node.set_freshness(settings.freshness);
+    let config = io.config(0, Some("Global"));
     node.add_cloud(
         now,
         "Global_".into(),
@@ -267,7 +340,66 @@ fn open_cloud(
         seeds = settings.seeds.len(),
         "joined the Global_ cloud"
     );
-    Ok(socket)
+    open_link_local_clouds(node, &mut io, now);
+    Ok(io)
+}
+
+/// One `LinkLocal_<interface>` cloud per interface with a link-local address; SSDP listens on
+/// each such link.
+fn open_link_local_clouds(node: &mut Node, io: &mut CloudIo, now: Instant) {
+    let interfaces: std::collections::BTreeSet<u32> = interfaces::local_addresses()
+        .iter()
+        .filter(|address| address.is_link_local())
+        .map(|address| address.scope_id)
+        .collect();
+    for interface in interfaces {
+        if let Some(ssdp) = &io.ssdp {
+            if io.joined.insert(interface) {
+                if let Err(error) = ssdp.join_multicast_v6(&ssdp::GROUP, interface) {
+                    debug!(%error, interface, "cannot join the SSDP group");
+                }
+            }
+        }
+        if node.has_link_local_cloud(interface) {
+            continue;
+        }
+        let name = format!(
+            "LinkLocal_{}",
+            interfaces::interface_name(interface).unwrap_or_else(|| interface.to_string())
+        );
+        let config = io.config(interface, Some("LinkLocal"));
+        info!(cloud = %name, "joined");
+        node.add_cloud(
+            now,
+            name,
+            CloudScope::LinkLocal(interface),
+            io.settings.port,
+            Cloud::new(config, now),
+        );
+    }
+}
+
+/// Sends what the node queued: PNRP datagrams, SSDP searches.
+fn flush(node: &mut Node, io: &CloudIo) {
+    while let Some((_, to, bytes)) = node.poll_transmit() {
+        // UDP may drop; PNRP retransmits what matters.
+        if let Err(error) = io.udp.try_send_to(&bytes, SocketAddr::V6(to)) {
+            debug!(%error, %to, "send failed");
+        }
+    }
+    while let Some((interface, bytes)) = node.poll_ssdp() {
+        let Some(ssdp) = &io.ssdp else { continue };
+        let links: Vec<u32> = match interface {
+            Some(interface) => vec![interface],
+            None => io.joined.iter().copied().collect(),
+        };
+        for link in links {
+            let group = SocketAddrV6::new(ssdp::GROUP, ssdp::PORT, 0, link);
+            if let Err(error) = ssdp.try_send_to(&bytes, SocketAddr::V6(group)) {
+                debug!(%error, link, "SSDP search not sent");
+            }
+        }
+    }
 }
 
 async fn receive(

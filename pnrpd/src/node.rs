@@ -444,6 +444,60 @@ impl Node {
             .collect()
     }
 
+    /// The cloud a datagram from `from` belongs to: the `LinkLocal_` cloud of its interface for a
+    /// link-local source, else `Global_`.
+    pub fn cloud_for(&self, from: &SocketAddrV6) -> Option<usize> {
+        let link_local = from.ip().segments()[0] & 0xffc0 == 0xfe80;
+        self.clouds.iter().position(|slot| match slot.scope {
+            CloudScope::LinkLocal(interface) => link_local && from.scope_id() == interface,
+            CloudScope::Global => !link_local,
+        })
+    }
+
+    /// Whether a `LinkLocal_` cloud exists for an interface.
+    pub fn has_link_local_cloud(&self, interface: u32) -> bool {
+        self.clouds
+            .iter()
+            .any(|slot| slot.scope == CloudScope::LinkLocal(interface))
+    }
+
+    /// An SSDP datagram arrived from `from`: the answers to send back to it.
+    pub fn handle_ssdp(&mut self, now: Instant, from: SocketAddrV6, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let Some(message) = crate::cloud::ssdp::parse(bytes) else {
+            return Vec::new();
+        };
+        let scope = match &message {
+            crate::cloud::ssdp::SsdpMessage::Search { scope }
+            | crate::cloud::ssdp::SsdpMessage::Response { scope, .. } => scope.clone(),
+        };
+        let answers = self
+            .clouds
+            .iter_mut()
+            .filter(|slot| match slot.scope {
+                CloudScope::LinkLocal(interface) => {
+                    scope == "LinkLocal" && from.scope_id() == interface
+                }
+                CloudScope::Global => scope == "Global",
+            })
+            .filter_map(|slot| slot.cloud.handle_ssdp(now, from, &message))
+            .collect();
+        self.collect_cloud_events(now);
+        self.finish_ready(now);
+        answers
+    }
+
+    /// The next SSDP search to multicast: the interface to send it on (`None`: every interface)
+    /// and the bytes.
+    pub fn poll_ssdp(&mut self) -> Option<(Option<u32>, Vec<u8>)> {
+        self.clouds.iter_mut().find_map(|slot| {
+            let interface = match slot.scope {
+                CloudScope::LinkLocal(interface) => Some(interface),
+                CloudScope::Global => None,
+            };
+            slot.cloud.poll_ssdp().map(|bytes| (interface, bytes))
+        })
+    }
+
     /// A datagram arrived for cloud `index`.
     pub fn handle_datagram(
         &mut self,

@@ -45,6 +45,7 @@ fn a_name_on_several_hosts_resolves_to_all_of_them() {
                     unix_secs: 1_800_000_000,
                 },
                 scope_id: 0,
+                discovery: None,
             };
             let mut cloud = Cloud::new(config, start);
             cloud.set_local_endpoints(start, vec![address(index)]);

@@ -66,7 +66,7 @@ start_daemon() {
     echo "pnrpd on h$host did not start"; cat "$work/pnrpd$host.log"; return 1
 }
 
-for host in 1 2 3 4 5; do
+for host in 1 2 3 4 5 6; do
     ip netns add "h$host"
     ip link add "v$host" type veth peer name "e$host"
     ip link set "e$host" netns "h$host"
@@ -162,6 +162,21 @@ wait "${pids[5]}" 2>/dev/null
 check "h5 remembered cloud nodes" test -s "$work/state5/cache.json"
 start_daemon 5
 check "restarted h5 rejoins from its persistent cache" until_ok 30 resolves_to 5 0.myapp fd71::3
+
+# h6 joins with no seed at all: SSDP multicast on the link finds h3, which publishes a name.
+start_daemon 6
+check "h6 finds the cloud by SSDP and resolves 0.myapp" until_ok 30 resolves_to 6 0.myapp fd71::3
+check "h6 has a link-local cloud" sh -c "'$multicall' pnrpctl --socket '$work/h6.sock' clouds | grep -q LinkLocal_e6"
+
+# A name published only at a link-local address travels in the LinkLocal_ clouds, with the
+# resolver's own interface as scope, so ping6 reaches it.
+h3_link_local=$(ip -n h3 -6 -o addr show dev e3 scope link | sed -n 's/.*inet6 \(fe80[^/]*\).*/\1/p' | head -n 1)
+# pnrpctl runs outside h3, where e3 has no name: give the interface by number.
+e3_index=$(ip -n h3 -o link show e3 | cut -d: -f1)
+check "register 0.nearby on h3 at its link-local address" ctl 3 register 0.nearby --address "$h3_link_local%$e3_index"
+e6_index=$(ip -n h6 -o link show e6 | cut -d: -f1)
+check "h6 resolves 0.nearby in LinkLocal_e6" until_ok 30 resolves_to 6 0.nearby "$h3_link_local%$e6_index"
+check "ping6 0.nearby from h6 over link-local" on_host 6 ping -6 -c 1 -W 3 0.nearby.pnrp.net
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -121,15 +121,9 @@ fn format_address(address: &ScopedAddr) -> String {
     if address.scope_id == 0 {
         return address.ip.to_string();
     }
-    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: the buffer has IF_NAMESIZE bytes, as if_indextoname requires.
-    let found = unsafe { libc::if_indextoname(address.scope_id, name.as_mut_ptr()) };
-    if found.is_null() {
-        format!("{}%{}", address.ip, address.scope_id)
-    } else {
-        // SAFETY: on success the buffer holds a NUL-terminated name.
-        let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
-        format!("{}%{}", address.ip, name.to_string_lossy())
+    match crate::interfaces::interface_name(address.scope_id) {
+        Some(name) => format!("{}%{name}", address.ip),
+        None => format!("{}%{}", address.ip, address.scope_id),
     }
 }
 

@@ -35,6 +35,9 @@ struct Args {
     /// Keep to this machine: no cloud, no UDP socket
     #[arg(long)]
     no_cloud: bool,
+    /// No SSDP multicast discovery (join through seeds only)
+    #[arg(long)]
+    no_discovery: bool,
     /// Check the configuration, print the settings in effect and exit
     #[arg(long)]
     check_config: bool,
@@ -70,6 +73,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         println!("state_dir = {:?}", config.state_dir.display().to_string());
         println!("log_level = {:?}", config.log_level);
         println!("cloud = {}", config.cloud);
+        println!("discovery = {}", config.discovery);
         println!("port = {}", config.port);
         let seeds: Vec<String> = seeds.iter().map(ToString::to_string).collect();
         println!("seeds = {seeds:?}");
@@ -97,6 +101,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         port: config.port,
         seeds,
         freshness: std::time::Duration::from_secs(config.freshness_secs),
+        discovery: config.discovery,
     });
     let settings = Settings {
         socket: config.socket,
@@ -145,6 +150,9 @@ fn load_config(args: &Args) -> Result<Config, String> {
     }
     if args.no_cloud {
         config.cloud = false;
+    }
+    if args.no_discovery {
+        config.discovery = false;
     }
     Ok(config)
 }

@@ -5,8 +5,10 @@
 //! - [`node`] — one cloud's node: joining, caching, resolving, publishing (§3).
 //! - [`scenario`] — a whole simulated cloud: joins, churn, lookups, figures.
 //! - [`sim`] — a deterministic simulated network for many sans-IO nodes.
+//! - [`ssdp`] — SSDP cloud discovery messages.
 
 pub mod cache;
 pub mod node;
 pub mod scenario;
 pub mod sim;
+pub mod ssdp;

@@ -30,6 +30,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use sha1::{Digest, Sha1};
 
 use super::cache::{CacheEntry, RouteCache};
+use super::ssdp::{self, SsdpMessage};
 use crate::wire::{
     filetime_from_unix, service_location, service_location_prefix, Ack, Advertise, AppEndpoint,
     AuthorityBuffer, BoundedVec, Classifier, Cpa, CpaCheck, CpaFields, CpaPublicKey, Endpoint,
@@ -92,6 +93,9 @@ pub struct CloudConfig {
     /// Interface index given to link-local addresses learned from the wire (0 for the global
     /// cloud).
     pub scope_id: u32,
+    /// The SSDP scope (`Global`, `LinkLocal`) this node searches and answers in, or `None` for
+    /// no multicast discovery.
+    pub discovery: Option<&'static str>,
 }
 
 /// A name this node publishes in the cloud.
@@ -256,6 +260,8 @@ pub struct Cloud {
     next_maintenance: Instant,
     maintenance_round: u32,
     stats: CloudStats,
+    ssdp_out: VecDeque<Vec<u8>>,
+    ssdp_targets: u32,
 }
 
 fn sha1_20(bytes: &[u8]) -> [u8; 20] {
@@ -310,6 +316,8 @@ impl Cloud {
             next_maintenance: now,
             maintenance_round: 0,
             stats: CloudStats::default(),
+            ssdp_out: VecDeque::new(),
+            ssdp_targets: 0,
         }
     }
 
@@ -475,6 +483,55 @@ impl Cloud {
     }
 
     // ---- poll / handle -----------------------------------------------------------------------
+
+    /// The next SSDP M-SEARCH to multicast on this cloud's link(s).
+    pub fn poll_ssdp(&mut self) -> Option<Vec<u8>> {
+        self.ssdp_out.pop_front()
+    }
+
+    /// An SSDP message for this cloud's scope arrived from `from`; returns the answer to send
+    /// back (only while this node publishes something, §3.2.4.1). An answer to our search starts
+    /// a synchronization with the node it names, for the first five (§3.1.5.1).
+    pub fn handle_ssdp(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV6,
+        message: &SsdpMessage,
+    ) -> Option<Vec<u8>> {
+        let scope = self.config.discovery?;
+        match message {
+            SsdpMessage::Search { scope: asked } if asked == scope => {
+                if self.locals.is_empty() {
+                    return None;
+                }
+                let endpoint = *self.local_endpoints.first()?;
+                let _ = from;
+                Some(ssdp::response(scope, endpoint))
+            }
+            SsdpMessage::Response {
+                scope: answered,
+                al,
+            } if answered == scope => {
+                let link_local = al.ip().segments()[0] & 0xffc0 == 0xfe80;
+                let target = SocketAddrV6::new(
+                    *al.ip(),
+                    al.port(),
+                    0,
+                    if link_local { from.scope_id() } else { 0 },
+                );
+                if self.ssdp_targets >= 5
+                    || self.local_endpoints.contains(&target)
+                    || !self.cache.is_empty()
+                {
+                    return None;
+                }
+                self.ssdp_targets += 1;
+                self.solicit(now, target);
+                None
+            }
+            _ => None,
+        }
+    }
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<(SocketAddrV6, Vec<u8>)> {
@@ -900,11 +957,23 @@ impl Cloud {
     // ---- joining -----------------------------------------------------------------------------
 
     fn join(&mut self, now: Instant) {
+        if let Some(scope) = self.config.discovery {
+            self.ssdp_targets = 0;
+            self.ssdp_out.push_back(ssdp::search(scope));
+        }
         let seeds = self.config.seeds.clone();
         for seed in seeds {
             if self.local_endpoints.contains(&seed) {
                 continue;
             }
+            self.solicit(now, seed);
+        }
+    }
+
+    /// Starts a synchronization conversation with `seed` (§3.1.4.3).
+    fn solicit(&mut self, now: Instant, seed: SocketAddrV6) {
+        {
+            // (one block: the borrow of `self.locals` ends before sending)
             let mut nonce = [0; 16];
             self.rng.fill_bytes(&mut nonce);
             let route_entry = self

@@ -116,6 +116,7 @@ pub fn run(scenario: &Scenario) -> Outcome {
             key: SigningKey::from_bytes(&secret),
             clock,
             scope_id: 0,
+            discovery: None,
         };
         let mut cloud = Cloud::new(config, network.now());
         cloud.set_local_endpoints(network.now(), vec![address(index)]);
