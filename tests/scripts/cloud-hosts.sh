@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Five hosts on a bridge, one pnrpd each, names travelling through the PNRP cloud.
+# Six hosts on a bridge, one pnrpd each, names travelling through the PNRP cloud.
 #
 # Usage: cloud-hosts.sh MULTICALL LIBDIR
 #   MULTICALL  the pnrp-multicall test binary (pnrpd, pnrpctl)

@@ -6,7 +6,9 @@
 //!   started and stopped, and commands run inside mount (and network) namespaces.
 //! - `src/bin/multicall.rs`: `pnrp-multicall pnrpd|pnrpctl|gai …`.
 //! - `tests/`: the suites: `daemon.rs` (the daemon and pnrpctl over the socket), `glibc.rs`
-//!   (getent, getaddrinfo, ping6 through the NSS module), `packaging.rs`.
+//!   (getent, getaddrinfo, ping6 through the NSS module), `cloud.rs` (six hosts in network
+//!   namespaces sharing names through the cloud; the scenario is `scripts/cloud-hosts.sh`),
+//!   `packaging.rs`.
 //!
 //! A test that cannot make its namespaces fails with the reason; nothing is skipped.
 

@@ -1,14 +1,16 @@
-//! Five hosts in network namespaces on a bridge, one pnrpd each: a name registered on one host
-//! resolves on another through glibc (getent, ping6, Python), disappears when unregistered or
-//! when its publisher dies, survives other nodes dying, and a restarted node rejoins from its
-//! persistent cache. The scenario is `tests/scripts/cloud-hosts.sh`.
+//! Six hosts in network namespaces on a bridge (ULA and link-local addresses), one pnrpd each:
+//! a name registered on one host resolves on another through glibc (getent, ping6, Python),
+//! a name on two hosts resolves to both, names disappear when unregistered or when their
+//! publisher dies, survive other nodes dying; a restarted node rejoins from its persistent
+//! cache; a node with no seed finds the cloud by SSDP; a link-local name pings over fe80::.
+//! The scenario is `tests/scripts/cloud-hosts.sh`.
 
 use std::process::Command;
 
 use pnrp_tests::harness::{describe, is_root, nss_library, run_with_timeout, TempDir};
 
 #[test]
-fn five_hosts_share_names_through_the_cloud() {
+fn six_hosts_share_names_through_the_cloud() {
     let libdir = TempDir::new("cloud-lib");
     std::os::unix::fs::symlink(nss_library(), libdir.path().join("libnss_pnrp.so.2")).unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cloud-hosts.sh");
