@@ -190,16 +190,22 @@ fn notifies_readiness() {
     assert_eq!(&buffer[..length], b"READY=1");
 }
 
-#[test]
-fn a_second_daemon_refuses_to_start() {
-    let sandbox = sandbox();
-    let _daemon = sandbox.start_daemon();
+/// A `pnrpd` command on the sandbox's socket and state directory, run by hand (it is expected to
+/// refuse to start).
+fn daemon_command(sandbox: &Sandbox) -> Command {
     let mut command = Command::new(MULTICALL);
     command
         .args(["pnrpd", "--config", "/dev/null", "--no-cloud", "--socket"])
         .arg(sandbox.socket());
     command.arg("--state-dir").arg(sandbox.state_dir());
-    let out = run_with_timeout(command);
+    command
+}
+
+#[test]
+fn a_second_daemon_refuses_to_start() {
+    let sandbox = sandbox();
+    let _daemon = sandbox.start_daemon();
+    let out = run_with_timeout(daemon_command(&sandbox));
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("in use by another pnrpd"),
@@ -388,12 +394,7 @@ fn registrations_are_capped_with_a_clear_error() {
 fn never_deletes_a_file_that_is_not_a_socket() {
     let sandbox = sandbox();
     std::fs::write(sandbox.socket(), b"precious").unwrap();
-    let mut command = Command::new(MULTICALL);
-    command
-        .args(["pnrpd", "--config", "/dev/null", "--no-cloud", "--socket"])
-        .arg(sandbox.socket());
-    command.arg("--state-dir").arg(sandbox.state_dir());
-    let out = run_with_timeout(command);
+    let out = run_with_timeout(daemon_command(&sandbox));
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("not a socket"),

@@ -709,31 +709,11 @@ impl Cloud {
     }
 
     fn own_route_entry(&self, id: PnrpId) -> Option<RouteEntry> {
-        let first = self.local_endpoints.first()?;
-        let addresses: Vec<Ipv6Addr> = self
-            .local_endpoints
-            .iter()
-            .map(|endpoint| *endpoint.ip())
-            .collect();
-        Some(RouteEntry {
-            pnrp_id: id,
-            port: first.port(),
-            addresses: BoundedVec::truncating(addresses)?,
-        })
+        route_entry(id, &self.local_endpoints)
     }
 
     fn cache_route_entry(entry: &CacheEntry) -> Option<RouteEntry> {
-        let first = entry.endpoints.first()?;
-        let addresses: Vec<Ipv6Addr> = entry
-            .endpoints
-            .iter()
-            .map(|endpoint| *endpoint.ip())
-            .collect();
-        Some(RouteEntry {
-            pnrp_id: entry.id,
-            port: first.port(),
-            addresses: BoundedVec::truncating(addresses)?,
-        })
+        route_entry(entry.id, &entry.endpoints)
     }
 
     fn is_own_endpoint(&self, endpoint: &Endpoint) -> bool {
@@ -1955,6 +1935,17 @@ impl Cloud {
     pub fn classifier_hash_of(name: &PeerName) -> [u8; 20] {
         classifier_hash(name.classifier())
     }
+}
+
+/// A ROUTE_ENTRY for `id` at `endpoints` (one port for all, as the structure has; at most 20).
+fn route_entry(id: PnrpId, endpoints: &[SocketAddrV6]) -> Option<RouteEntry> {
+    let first = endpoints.first()?;
+    let addresses: Vec<Ipv6Addr> = endpoints.iter().map(|endpoint| *endpoint.ip()).collect();
+    Some(RouteEntry {
+        pnrp_id: id,
+        port: first.port(),
+        addresses: BoundedVec::truncating(addresses)?,
+    })
 }
 
 fn resolve_found_len(resolves: &HashMap<u32, Resolve>, resolve_id: u32) -> usize {
