@@ -389,7 +389,9 @@ impl Node {
                 .filter(|record| record.source != LOCAL_SOURCE)
                 .cloned()
                 .collect();
-            if !remote.is_empty() && !self.freshness.is_zero() {
+            // A positive answer (ours, others' or both) is reused for the freshness window;
+            // "not found" never is.
+            if !pending.records.is_empty() && !self.freshness.is_zero() {
                 self.fresh.insert(pending.name.clone(), (now, remote));
             }
             self.events.push_back(Event::Resolved {
