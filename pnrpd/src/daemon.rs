@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use pnrp_shared::ipc::{
     self, ErrorKind, FrameError, Request, Response, Status, HEADER_LEN, MAX_REGISTRATIONS,
+    MAX_REGISTRATIONS_PER_USER,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UdpSocket, UnixListener, UnixStream};
@@ -26,7 +27,7 @@ use crate::cloud::node::{Cloud, CloudConfig, WallClock};
 use crate::cloud::ssdp;
 use crate::interfaces;
 use crate::node::{CloudScope, Event, Node, QueryId};
-use crate::store::{Store, StoreError};
+use crate::store::{OwnedRegistration, Store, StoreError};
 
 /// How long a client may stay silent before its connection is closed (the NSS module and
 /// pnrpctl send their request at once).
@@ -114,6 +115,8 @@ pub enum DaemonError {
 struct Command {
     request: Request,
     reply: oneshot::Sender<Response>,
+    /// The caller's uid, from the kernel (`SO_PEERCRED`).
+    uid: u32,
 }
 
 /// Runs the daemon until `shutdown` completes. `ready` is called once the socket accepts clients.
@@ -128,8 +131,8 @@ pub async fn run(
     node.handle_local_addresses(started, interfaces::local_addresses());
     let saved = store.load()?;
     info!(count = saved.len(), dir = %store.dir().display(), "loaded registrations");
-    for registration in saved {
-        node.register(started, registration);
+    for saved in saved {
+        node.register(started, saved.registration, saved.owner);
     }
 
     let mut io = match &settings.cloud {
@@ -423,7 +426,11 @@ fn handle_command(
     store: &Store,
     pending: &mut HashMap<QueryId, oneshot::Sender<Response>>,
     started: Instant,
-    Command { request, reply }: Command,
+    Command {
+        request,
+        reply,
+        uid,
+    }: Command,
 ) {
     let now = Instant::now();
     let response = match request {
@@ -445,46 +452,45 @@ fn handle_command(
                 kind: ErrorKind::BadRequest,
                 message,
             },
-            Ok(registration)
-                if !node.is_registered(&registration.name)
-                    && node.registrations().len() >= MAX_REGISTRATIONS =>
-            {
-                Response::Error {
-                    kind: ErrorKind::BadRequest,
-                    message: format!(
-                        "this node already publishes {MAX_REGISTRATIONS} names, the most it may"
-                    ),
-                }
-            }
-            Ok(registration) => {
-                let mut saved = node.saved_registrations();
-                saved.retain(|existing| existing.name != registration.name);
-                saved.push(registration.clone());
-                match store.save(&saved) {
-                    Ok(()) => {
-                        info!(name = %registration.name, "registered");
-                        Response::Registered(node.register(now, registration))
+            Ok(registration) => match may_register(node, &registration.name, uid) {
+                Err(response) => response,
+                Ok(()) => {
+                    let mut saved = node.saved_registrations();
+                    // Re-registering keeps the original owner (root may update anyone's name).
+                    let owner = node.owner_of(&registration.name).unwrap_or(uid);
+                    saved.retain(|existing| existing.registration.name != registration.name);
+                    saved.push(OwnedRegistration {
+                        owner,
+                        registration: registration.clone(),
+                    });
+                    match store.save(&saved) {
+                        Ok(()) => {
+                            info!(name = %registration.name, owner, "registered");
+                            Response::Registered(node.register(now, registration, owner))
+                        }
+                        Err(error) => storage_error(error),
                     }
-                    Err(error) => storage_error(error),
                 }
-            }
+            },
         },
         Request::Unregister { name } => {
-            if node.is_registered(&name) {
-                let mut saved = node.saved_registrations();
-                saved.retain(|existing| existing.name != name);
-                match store.save(&saved) {
-                    Ok(()) => {
-                        node.unregister(now, &name);
-                        info!(%name, "unregistered");
-                        Response::Unregistered
-                    }
-                    Err(error) => storage_error(error),
-                }
-            } else {
+            if !node.is_registered(&name) {
                 Response::Error {
                     kind: ErrorKind::NotRegistered,
                     message: format!("{name} is not registered on this node"),
+                }
+            } else if let Err(response) = owns(node, &name, uid) {
+                response
+            } else {
+                let mut saved = node.saved_registrations();
+                saved.retain(|existing| existing.registration.name != name);
+                match store.save(&saved) {
+                    Ok(()) => {
+                        node.unregister(now, &name);
+                        info!(%name, uid, "unregistered");
+                        Response::Unregistered
+                    }
+                    Err(error) => storage_error(error),
                 }
             }
         }
@@ -503,6 +509,44 @@ fn handle_command(
         }),
     };
     let _ = reply.send(response);
+}
+
+/// Whether `uid` may change `name`: its owner and root may.
+fn owns(node: &Node, name: &pnrp_shared::PeerName, uid: u32) -> Result<(), Response> {
+    match node.owner_of(name) {
+        Some(owner) if owner != uid && uid != 0 => Err(Response::Error {
+            kind: ErrorKind::NotOwner,
+            message: format!(
+                "{name} belongs to another user (uid {owner}); only they or root may change it"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `uid` may (re-)register `name`: ownership, the user's quota, the node's limit.
+fn may_register(node: &Node, name: &pnrp_shared::PeerName, uid: u32) -> Result<(), Response> {
+    if node.is_registered(name) {
+        return owns(node, name, uid);
+    }
+    if uid != 0 && node.registered_by(uid) >= MAX_REGISTRATIONS_PER_USER {
+        return Err(Response::Error {
+            kind: ErrorKind::Quota,
+            message: format!(
+                "you already publish {MAX_REGISTRATIONS_PER_USER} names, the most one user may; \
+                 unregister one first"
+            ),
+        });
+    }
+    if node.registrations().len() >= MAX_REGISTRATIONS {
+        return Err(Response::Error {
+            kind: ErrorKind::BadRequest,
+            message: format!(
+                "this node already publishes {MAX_REGISTRATIONS} names, the most it may"
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn storage_error(error: StoreError) -> Response {
@@ -592,7 +636,7 @@ async fn accept_loop(listener: UnixListener, commands: mpsc::Sender<Command>) {
         let commands = commands.clone();
         let per_user = per_user.clone();
         tokio::spawn(async move {
-            serve(stream, commands).await;
+            serve(stream, commands, uid).await;
             let mut counts = per_user
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -608,7 +652,7 @@ async fn accept_loop(listener: UnixListener, commands: mpsc::Sender<Command>) {
 }
 
 /// Serves one client: frames in, frames out, until it closes, idles or sends garbage.
-async fn serve(mut stream: UnixStream, commands: mpsc::Sender<Command>) {
+async fn serve(mut stream: UnixStream, commands: mpsc::Sender<Command>, uid: u32) {
     loop {
         let mut header = [0; HEADER_LEN];
         match tokio::time::timeout(IDLE_TIMEOUT, stream.read_exact(&mut header)).await {
@@ -632,7 +676,14 @@ async fn serve(mut stream: UnixStream, commands: mpsc::Sender<Command>) {
             }
         };
         let (reply, answer) = oneshot::channel();
-        let response = match commands.send(Command { request, reply }).await {
+        let response = match commands
+            .send(Command {
+                request,
+                reply,
+                uid,
+            })
+            .await
+        {
             Ok(()) => answer.await.ok(),
             Err(_) => None,
         };

@@ -17,6 +17,7 @@ use pnrp_shared::ipc::{
 use pnrp_shared::PeerName;
 
 use crate::cloud::node::{Cloud, CloudEvent, Found, Publication};
+use crate::store::OwnedRegistration;
 use crate::wire::AppEndpoint;
 
 /// Most application endpoints a CPA carries (§2.2.3.1.2).
@@ -76,6 +77,7 @@ pub const LOCAL_SOURCE: &str = "local";
 #[derive(Debug, Default)]
 pub struct Node {
     registrations: BTreeMap<PeerName, Registration>,
+    owners: HashMap<PeerName, u32>,
     local_addresses: Vec<ScopedAddr>,
     events: VecDeque<Event>,
     next_query: u64,
@@ -200,8 +202,15 @@ impl Node {
         }
     }
 
-    /// Publishes a name, replacing an earlier registration of it on this node.
-    pub fn register(&mut self, now: Instant, registration: Registration) -> RegistrationInfo {
+    /// Publishes a name for local user `owner`, replacing an earlier registration of it on this
+    /// node.
+    pub fn register(
+        &mut self,
+        now: Instant,
+        registration: Registration,
+        owner: u32,
+    ) -> RegistrationInfo {
+        self.owners.insert(registration.name.clone(), owner);
         let info = self.info(&registration);
         self.fresh.remove(&registration.name);
         self.publish(now, &registration);
@@ -213,6 +222,7 @@ impl Node {
     /// Withdraws a name; false when this node did not publish it.
     pub fn unregister(&mut self, now: Instant, name: &PeerName) -> bool {
         self.fresh.remove(name);
+        self.owners.remove(name);
         for slot in &mut self.clouds {
             slot.cloud.unregister(now, name);
         }
@@ -232,9 +242,25 @@ impl Node {
             .collect()
     }
 
-    /// The registrations as they are persisted.
-    pub fn saved_registrations(&self) -> Vec<Registration> {
-        self.registrations.values().cloned().collect()
+    /// The registrations as they are persisted, with their owners.
+    pub fn saved_registrations(&self) -> Vec<OwnedRegistration> {
+        self.registrations
+            .values()
+            .map(|registration| OwnedRegistration {
+                owner: self.owner_of(&registration.name).unwrap_or(0),
+                registration: registration.clone(),
+            })
+            .collect()
+    }
+
+    /// The local user who registered a name.
+    pub fn owner_of(&self, name: &PeerName) -> Option<u32> {
+        self.owners.get(name).copied()
+    }
+
+    /// How many names a local user publishes.
+    pub fn registered_by(&self, owner: u32) -> usize {
+        self.owners.values().filter(|uid| **uid == owner).count()
     }
 
     /// Starts resolving a name; the answer arrives as [`Event::Resolved`] from [`Node::poll_event`]
@@ -579,6 +605,7 @@ impl Node {
         RegistrationInfo {
             registration: registration.clone(),
             published: self.published(registration).to_vec(),
+            owner: self.owner_of(&registration.name).unwrap_or(0),
         }
     }
 
@@ -630,7 +657,7 @@ mod tests {
     fn resolves_registered_names_only() {
         let now = Instant::now();
         let mut node = Node::new();
-        node.register(now, registration("0.a", vec![addr("fd00::1", 0)]));
+        node.register(now, registration("0.a", vec![addr("fd00::1", 0)]), 0);
         let records = resolve(&mut node, "0.a");
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].addresses, vec![addr("fd00::1", 0)]);
@@ -646,7 +673,7 @@ mod tests {
     fn automatic_addresses_follow_the_machine() {
         let now = Instant::now();
         let mut node = Node::new();
-        node.register(now, registration("0.auto", vec![]));
+        node.register(now, registration("0.auto", vec![]), 0);
         assert!(
             resolve(&mut node, "0.auto").is_empty(),
             "no addresses known yet"
@@ -669,7 +696,7 @@ mod tests {
     fn reverse_lookup_respects_scopes() {
         let now = Instant::now();
         let mut node = Node::new();
-        node.register(now, registration("0.ll", vec![addr("fe80::9", 3)]));
+        node.register(now, registration("0.ll", vec![addr("fe80::9", 3)]), 0);
         assert_eq!(node.names_at(&addr("fe80::9", 3)).len(), 1);
         assert_eq!(node.names_at(&addr("fe80::9", 0)).len(), 1);
         assert!(node.names_at(&addr("fe80::9", 4)).is_empty());

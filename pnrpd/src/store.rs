@@ -51,10 +51,30 @@ pub enum StoreError {
     },
 }
 
+/// A registration with the local user who made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnedRegistration {
+    /// The registering user's uid.
+    pub owner: u32,
+    /// What was registered.
+    pub registration: Registration,
+}
+
 #[derive(Serialize, Deserialize)]
 struct Saved {
     version: u32,
+    registrations: Vec<OwnedRegistration>,
+}
+
+/// Format 1 had no owners: its registrations belong to root.
+#[derive(Deserialize)]
+struct SavedV1 {
     registrations: Vec<Registration>,
+}
+
+#[derive(Deserialize)]
+struct Version {
+    version: u32,
 }
 
 /// The state directory, locked for this process while the value lives.
@@ -104,24 +124,39 @@ impl Store {
     }
 
     /// Reads the saved registrations (none when nothing was ever saved).
-    pub fn load(&self) -> Result<Vec<Registration>, StoreError> {
+    pub fn load(&self) -> Result<Vec<OwnedRegistration>, StoreError> {
         let path = self.dir.join(FILE_NAME);
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(source) => return Err(StoreError::Io { path, source }),
         };
-        let saved: Saved = serde_json::from_slice(&bytes).map_err(|error| StoreError::Corrupt {
+        let corrupt = |message: String| StoreError::Corrupt {
             path: path.clone(),
-            message: error.to_string(),
-        })?;
-        if saved.version != 1 {
-            return Err(StoreError::Corrupt {
-                path,
-                message: format!("unknown format version {}", saved.version),
-            });
+            message,
+        };
+        let version: Version =
+            serde_json::from_slice(&bytes).map_err(|error| corrupt(error.to_string()))?;
+        match version.version {
+            1 => {
+                let saved: SavedV1 =
+                    serde_json::from_slice(&bytes).map_err(|error| corrupt(error.to_string()))?;
+                Ok(saved
+                    .registrations
+                    .into_iter()
+                    .map(|registration| OwnedRegistration {
+                        owner: 0,
+                        registration,
+                    })
+                    .collect())
+            }
+            2 => {
+                let saved: Saved =
+                    serde_json::from_slice(&bytes).map_err(|error| corrupt(error.to_string()))?;
+                Ok(saved.registrations)
+            }
+            other => Err(corrupt(format!("unknown format version {other}"))),
         }
-        Ok(saved.registrations)
     }
 
     /// This node's signing key seed (32 bytes, `node.key`, mode 0600), made on first use from the
@@ -175,11 +210,11 @@ impl Store {
     }
 
     /// Replaces the saved registrations atomically and durably.
-    pub fn save(&self, registrations: &[Registration]) -> Result<(), StoreError> {
+    pub fn save(&self, registrations: &[OwnedRegistration]) -> Result<(), StoreError> {
         let path = self.dir.join(FILE_NAME);
         let temporary = self.dir.join(format!("{FILE_NAME}.tmp"));
         let saved = Saved {
-            version: 1,
+            version: 2,
             registrations: registrations.to_vec(),
         };
         let mut bytes = serde_json::to_vec_pretty(&saved).map_err(|error| StoreError::Io {
@@ -207,7 +242,14 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn registration(name: &str) -> Registration {
+    fn registration(name: &str) -> OwnedRegistration {
+        OwnedRegistration {
+            owner: 1000,
+            registration: plain(name),
+        }
+    }
+
+    fn plain(name: &str) -> Registration {
         Registration {
             name: name.parse().unwrap(),
             addresses: vec![],
@@ -260,6 +302,23 @@ mod tests {
         let peers: Vec<std::net::SocketAddrV6> = vec!["[fd71::3]:3540".parse().unwrap()];
         store.save_peers(&peers).unwrap();
         assert_eq!(store.load_peers(), peers);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn reads_the_first_format_as_roots() {
+        let dir = temp_dir("v1");
+        let store = Store::open(&dir).unwrap();
+        let v1 = serde_json::json!({ "version": 1, "registrations": [plain("0.old")] });
+        fs::write(dir.join(FILE_NAME), v1.to_string()).unwrap();
+        let loaded = store.load().unwrap();
+        assert_eq!(
+            loaded,
+            vec![OwnedRegistration {
+                owner: 0,
+                registration: plain("0.old")
+            }]
+        );
         fs::remove_dir_all(dir).unwrap();
     }
 

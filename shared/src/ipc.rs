@@ -34,6 +34,9 @@ pub const MAX_FRAME_LEN: usize = 1024 * 1024;
 /// small).
 pub const MAX_REGISTRATIONS: usize = 128;
 
+/// Most names one local user other than root may publish.
+pub const MAX_REGISTRATIONS_PER_USER: usize = 32;
+
 /// Most addresses one registration may carry.
 pub const MAX_ADDRESSES: usize = 128;
 
@@ -249,6 +252,8 @@ pub struct RegistrationInfo {
     pub registration: Registration,
     /// The addresses published now (the machine's own when none were given).
     pub published: Vec<ScopedAddr>,
+    /// The local user who registered it; only they or root may change or remove it.
+    pub owner: u32,
 }
 
 /// The daemon's state, for `pnrpctl status`.
@@ -277,6 +282,10 @@ pub enum ErrorKind {
     Storage,
     /// The daemon is shutting down or failed internally.
     Unavailable,
+    /// The name belongs to another local user.
+    NotOwner,
+    /// The caller already publishes as many names as one user may.
+    Quota,
 }
 
 /// What the daemon answers.
@@ -415,6 +424,7 @@ mod tests {
         let info = RegistrationInfo {
             registration: registration(),
             published: registration().addresses,
+            owner: 1000,
         };
         let responses = [
             Response::Resolved(vec![Record {

@@ -443,3 +443,95 @@ fn one_user_cannot_take_every_connection() {
     std::thread::sleep(Duration::from_millis(200));
     assert!(sandbox.ctl_ok(&["status"]).contains("running"));
 }
+
+/// Runs pnrpctl as `nobody` (uid 65534); only root can do that.
+fn ctl_as_nobody(sandbox: &Sandbox, args: &[&str]) -> std::process::Output {
+    let mut command = Command::new("setpriv");
+    command
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            MULTICALL,
+            "pnrpctl",
+        ])
+        .arg("--socket")
+        .arg(sandbox.socket())
+        .args(args);
+    run_with_timeout(command)
+}
+
+#[test]
+fn names_belong_to_the_user_who_registered_them() {
+    let sandbox = sandbox();
+    let _daemon = sandbox.start_daemon();
+    let me = unsafe { libc::geteuid() };
+    sandbox.ctl_ok(&["register", "0.mine", "--address", "fd70::1"]);
+    assert!(sandbox
+        .ctl_ok(&["list"])
+        .contains(&format!("owner: uid {me}")));
+    if !pnrp_tests::harness::is_root() {
+        println!("not root: cannot act as another user; only the owner's own rights were checked");
+        sandbox.ctl_ok(&["unregister", "0.mine"]);
+        return;
+    }
+    // Another user may resolve, but not change or remove root's name.
+    let out = ctl_as_nobody(&sandbox, &["resolve", "0.mine"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    for args in [
+        &["unregister", "0.mine"][..],
+        &["register", "0.mine", "--address", "fd70::66"],
+    ] {
+        let out = ctl_as_nobody(&sandbox, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", describe(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("belongs to another user"),
+            "{}",
+            describe(&out)
+        );
+    }
+    assert!(
+        sandbox.ctl_ok(&["resolve", "0.mine"]).contains("fd70::1"),
+        "unchanged"
+    );
+    // nobody's own name: theirs to change, and root may remove it too.
+    let out = ctl_as_nobody(&sandbox, &["register", "0.theirs", "--address", "fd70::2"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(sandbox.ctl_ok(&["list"]).contains("owner: uid 65534"));
+    let out = ctl_as_nobody(&sandbox, &["register", "0.theirs", "--address", "fd70::3"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    sandbox.ctl_ok(&["unregister", "0.theirs"]);
+    // Ownership survives a restart.
+    drop(_daemon);
+    let _daemon = sandbox.start_daemon();
+    let out = ctl_as_nobody(&sandbox, &["unregister", "0.mine"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+}
+
+#[test]
+fn each_user_has_a_quota() {
+    let sandbox = sandbox();
+    let _daemon = sandbox.start_daemon();
+    if !pnrp_tests::harness::is_root() {
+        println!("not root: the quota of another user cannot be exercised");
+        return;
+    }
+    for index in 0..ipc::MAX_REGISTRATIONS_PER_USER {
+        let name = format!("0.q{index}");
+        let out = ctl_as_nobody(&sandbox, &["register", &name, "--address", "fd70::9"]);
+        assert!(out.status.success(), "{}", describe(&out));
+    }
+    let out = ctl_as_nobody(
+        &sandbox,
+        &["register", "0.onetoomany", "--address", "fd70::9"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the most one user may"),
+        "{}",
+        describe(&out)
+    );
+    // Root is not bound by it.
+    sandbox.ctl_ok(&["register", "0.root-extra", "--address", "fd70::9"]);
+}

@@ -408,6 +408,7 @@ fn print_registrations(args: &Args, list: &[RegistrationInfo], just_registered: 
                     "addresses": addresses_json(&info.published),
                     "port": registration.port,
                     "comment": registration.comment,
+                    "owner_uid": info.owner,
                 })
             })
             .collect();
@@ -437,6 +438,9 @@ fn print_registrations(args: &Args, list: &[RegistrationInfo], just_registered: 
         );
         if registration.addresses.is_empty() {
             println!("  (this machine's addresses, followed as they change)");
+        }
+        if !just_registered {
+            println!("  owner: uid {}", info.owner);
         }
     }
 }
