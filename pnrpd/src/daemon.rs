@@ -453,7 +453,7 @@ fn handle_command(
                 message,
             },
             Ok(registration) => match may_register(node, &registration.name, uid) {
-                Err(response) => response,
+                Err(refusal) => refusal.into(),
                 Ok(()) => {
                     let mut saved = node.saved_registrations();
                     // Re-registering keeps the original owner (root may update anyone's name).
@@ -479,8 +479,8 @@ fn handle_command(
                     kind: ErrorKind::NotRegistered,
                     message: format!("{name} is not registered on this node"),
                 }
-            } else if let Err(response) = owns(node, &name, uid) {
-                response
+            } else if let Err(refusal) = owns(node, &name, uid) {
+                refusal.into()
             } else {
                 let mut saved = node.saved_registrations();
                 saved.retain(|existing| existing.registration.name != name);
@@ -512,39 +512,47 @@ fn handle_command(
 }
 
 /// Whether `uid` may change `name`: its owner and root may.
-fn owns(node: &Node, name: &pnrp_shared::PeerName, uid: u32) -> Result<(), Response> {
+fn owns(node: &Node, name: &pnrp_shared::PeerName, uid: u32) -> Result<(), Refusal> {
     match node.owner_of(name) {
-        Some(owner) if owner != uid && uid != 0 => Err(Response::Error {
-            kind: ErrorKind::NotOwner,
-            message: format!(
+        Some(owner) if owner != uid && uid != 0 => Err(Refusal(
+            ErrorKind::NotOwner,
+            format!(
                 "{name} belongs to another user (uid {owner}); only they or root may change it"
             ),
-        }),
+        )),
         _ => Ok(()),
     }
 }
 
+/// Why a request is refused, before it becomes a [`Response::Error`].
+#[derive(Debug)]
+struct Refusal(ErrorKind, String);
+
+impl From<Refusal> for Response {
+    fn from(Refusal(kind, message): Refusal) -> Self {
+        Response::Error { kind, message }
+    }
+}
+
 /// Whether `uid` may (re-)register `name`: ownership, the user's quota, the node's limit.
-fn may_register(node: &Node, name: &pnrp_shared::PeerName, uid: u32) -> Result<(), Response> {
+fn may_register(node: &Node, name: &pnrp_shared::PeerName, uid: u32) -> Result<(), Refusal> {
     if node.is_registered(name) {
         return owns(node, name, uid);
     }
     if uid != 0 && node.registered_by(uid) >= MAX_REGISTRATIONS_PER_USER {
-        return Err(Response::Error {
-            kind: ErrorKind::Quota,
-            message: format!(
+        return Err(Refusal(
+            ErrorKind::Quota,
+            format!(
                 "you already publish {MAX_REGISTRATIONS_PER_USER} names, the most one user may; \
                  unregister one first"
             ),
-        });
+        ));
     }
     if node.registrations().len() >= MAX_REGISTRATIONS {
-        return Err(Response::Error {
-            kind: ErrorKind::BadRequest,
-            message: format!(
-                "this node already publishes {MAX_REGISTRATIONS} names, the most it may"
-            ),
-        });
+        return Err(Refusal(
+            ErrorKind::BadRequest,
+            format!("this node already publishes {MAX_REGISTRATIONS} names, the most it may"),
+        ));
     }
     Ok(())
 }
