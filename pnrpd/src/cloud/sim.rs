@@ -3,7 +3,8 @@
 //!
 //! The network owns the hosts. It delivers each datagram after a random latency (unless lost, or
 //! the two ends are in different partitions, or the receiver is down) and fires each host's timer
-//! when virtual time reaches it. Nothing here knows PNRP: any [`Host`] will do.
+//! when virtual time reaches it. Nothing here knows PNRP: any [`Host`] will do. On request
+//! ([`Network::record`]) it keeps a copy of every datagram it delivers, e.g. to write a capture.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -81,6 +82,8 @@ pub struct Network<H> {
     rng: SmallRng,
     conditions: Conditions,
     traffic: Traffic,
+    recording: bool,
+    recorded: Vec<(SocketAddrV6, SocketAddrV6, Vec<u8>)>,
 }
 
 impl<H: Host> Network<H> {
@@ -99,6 +102,8 @@ impl<H: Host> Network<H> {
             rng: SmallRng::seed_from_u64(seed),
             conditions,
             traffic: Traffic::default(),
+            recording: false,
+            recorded: Vec::new(),
         }
     }
 
@@ -139,6 +144,18 @@ impl<H: Host> Network<H> {
     /// Traffic so far.
     pub fn traffic(&self) -> Traffic {
         self.traffic
+    }
+
+    /// Starts (`true`) or stops (`false`) keeping a copy of every datagram delivered from then on.
+    /// Off by default; stopping keeps what was recorded.
+    pub fn record(&mut self, on: bool) {
+        self.recording = on;
+    }
+
+    /// The datagrams delivered while recording, in delivery order: `(from, to, bytes)`. Lost,
+    /// partitioned and dropped datagrams are not in it.
+    pub fn recorded(&self) -> &[(SocketAddrV6, SocketAddrV6, Vec<u8>)] {
+        &self.recorded
     }
 
     /// Stops a host: it neither receives nor fires timers until [`Network::revive`].
@@ -233,6 +250,11 @@ impl<H: Host> Network<H> {
                     continue;
                 }
                 self.traffic.delivered += 1;
+                if self.recording {
+                    let to = self.hosts[delivery.to].address();
+                    self.recorded
+                        .push((delivery.from, to, delivery.bytes.clone()));
+                }
                 let now = self.now;
                 self.hosts[delivery.to].handle_datagram(now, delivery.from, &delivery.bytes);
                 self.flush(delivery.to);
@@ -332,5 +354,36 @@ mod tests {
         network.run_for(Duration::from_secs(1));
         assert_eq!(network.host(b).received, 1, "down");
         assert_eq!(network.traffic().dropped, 2);
+    }
+
+    #[test]
+    fn records_what_it_delivers_only_while_asked() {
+        let start = Instant::now();
+        let mut network = Network::new(1, start, Conditions::default());
+        let a = network.add(echo(1, None));
+        let b = network.add(echo(2, None));
+        let (at_a, at_b) = (network.host(a).address(), network.host(b).address());
+        network.with_host(a, |host, _| host.outbox.push((at_b, b"ping".to_vec())));
+        network.run_for(Duration::from_secs(1));
+        assert!(network.recorded().is_empty(), "off by default");
+
+        network.record(true);
+        network.with_host(a, |host, _| host.outbox.push((at_b, b"ping".to_vec())));
+        network.run_for(Duration::from_secs(1));
+        network.kill(b);
+        network.with_host(a, |host, _| host.outbox.push((at_b, b"lost".to_vec())));
+        network.run_for(Duration::from_secs(1));
+        network.record(false);
+        network.revive(b);
+        network.with_host(a, |host, _| host.outbox.push((at_b, b"ping".to_vec())));
+        network.run_for(Duration::from_secs(1));
+        assert_eq!(
+            network.recorded(),
+            [
+                (at_a, at_b, b"ping".to_vec()),
+                (at_b, at_a, b"pong".to_vec())
+            ],
+            "delivered datagrams while recording, in order; not the dropped one"
+        );
     }
 }
