@@ -34,6 +34,27 @@ pub fn nss_library() -> PathBuf {
     );
 }
 
+/// The multi-call test binary: `PNRP_TEST_MULTICALL` when set (a copy another user can run),
+/// else the one cargo built.
+pub fn multicall(built: &str) -> PathBuf {
+    std::env::var_os("PNRP_TEST_MULTICALL").map_or_else(|| PathBuf::from(built), PathBuf::from)
+}
+
+/// Copies files into a fresh directory that every user may read and run, for tests that act as
+/// another user (the build directory may sit under a home no one else can enter).
+pub fn shared_copies(files: &[&Path]) -> TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("shared-copies");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod dir");
+    for file in files {
+        let name = file.file_name().expect("a file name");
+        let copy = dir.path().join(name);
+        fs::copy(file, &copy).expect("copy for another user");
+        fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).expect("chmod copy");
+    }
+    dir
+}
+
 /// A directory removed when dropped.
 #[derive(Debug)]
 pub struct TempDir(PathBuf);

@@ -3,12 +3,17 @@
 
 use std::time::{Duration, Instant};
 
-use pnrp_tests::harness::{describe, Sandbox, RECOMMENDED_HOSTS_LINE};
+use pnrp_tests::harness::{
+    describe, multicall, nss_library, shared_copies, Sandbox, RECOMMENDED_HOSTS_LINE,
+};
 
 const MULTICALL: &str = env!("CARGO_BIN_EXE_pnrp-multicall");
 
 fn sandbox() -> Sandbox {
-    Sandbox::new(MULTICALL, RECOMMENDED_HOSTS_LINE)
+    Sandbox::new(
+        &multicall(MULTICALL).to_string_lossy(),
+        RECOMMENDED_HOSTS_LINE,
+    )
 }
 
 fn stdout(output: &std::process::Output) -> String {
@@ -141,7 +146,10 @@ fn unknown_names_fail_without_dns() {
 #[test]
 fn other_names_are_unaffected() {
     // pnrp first, daemon down: a name outside .pnrp.net must pass on to `files` untouched.
-    let sandbox = Sandbox::new(MULTICALL, "hosts: pnrp [!UNAVAIL=return] files");
+    let sandbox = Sandbox::new(
+        &multicall(MULTICALL).to_string_lossy(),
+        "hosts: pnrp [!UNAVAIL=return] files",
+    );
     let output = sandbox.run_inside(false, "getent", &["hosts", "lab-router"]);
     assert!(
         stdout(&output).contains("198.51.100.7"),
@@ -409,17 +417,22 @@ fn also_passes_unprivileged() {
         println!("not root: every test in this file already ran through user namespaces");
         return;
     }
+    // Copies nobody can run (the build directory may be private): this test binary, the
+    // multi-call binary, and the module beside them where `nss_library` looks.
     let exe = std::env::current_exe().unwrap();
+    let library = nss_library();
+    let copies = shared_copies(&[&exe, std::path::Path::new(MULTICALL), &library]);
     let mut command = std::process::Command::new("setpriv");
     command
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(&exe)
+        .arg(copies.path().join(exe.file_name().unwrap()))
         .args([
             "--exact",
             "getaddrinfo_families_and_scope_ids",
             "--nocapture",
         ])
-        .env("TMPDIR", "/tmp");
+        .env("TMPDIR", "/tmp")
+        .env("PNRP_TEST_MULTICALL", copies.path().join("pnrp-multicall"));
     let output = pnrp_tests::harness::run_with_timeout(command);
     assert!(output.status.success(), "{}", describe(&output));
     assert!(
