@@ -23,7 +23,6 @@ use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use pnrp_shared::id::classifier_hash;
 use pnrp_shared::{P2pId, PeerName, PnrpId, ServiceLocation};
 use rand::rngs::SmallRng;
 use rand::{Rng, RngCore, SeedableRng};
@@ -224,7 +223,6 @@ struct Resolve {
     carried: Option<RouteEntry>,
     suspicious: u32,
     useful: u32,
-    last_message: Option<u32>,
     inquire_nonce: [u8; 16],
     inquired: HashSet<PnrpId>,
     found: Vec<Found>,
@@ -1325,7 +1323,6 @@ impl Cloud {
             carried,
             suspicious: 0,
             useful: 0,
-            last_message: None,
             inquire_nonce,
             inquired: HashSet::new(),
             found: Vec::new(),
@@ -1414,9 +1411,6 @@ impl Cloud {
         }
         let message_id = self.send_pending(now, to, Message::Lookup(lookup), PendingKind::Lookup);
         self.by_message.insert(message_id, resolve_id);
-        if let Some(resolve) = self.resolves.get_mut(&resolve_id) {
-            resolve.last_message = Some(message_id);
-        }
     }
 
     fn send_resolve_inquire(&mut self, now: Instant, resolve_id: u32, entry: RouteEntry) {
@@ -1437,7 +1431,6 @@ impl Cloud {
             self.send_pending(now, to, Message::Inquire(inquire), PendingKind::Inquire);
         self.by_message.insert(message_id, resolve_id);
         if let Some(resolve) = self.resolves.get_mut(&resolve_id) {
-            resolve.last_message = Some(message_id);
             resolve.hops.push(to);
             resolve.outstanding += 1;
         }
@@ -1929,11 +1922,6 @@ impl Cloud {
             carry = byte & 1;
         }
         Some(widest.1.wrapping_add(&PnrpId(half)))
-    }
-
-    /// The classifier hash of a name, exposed for tests that build IDs by hand.
-    pub fn classifier_hash_of(name: &PeerName) -> [u8; 20] {
-        classifier_hash(name.classifier())
     }
 }
 
