@@ -12,7 +12,8 @@ use std::net::{Ipv6Addr, SocketAddrV6};
 use std::time::{Duration, Instant};
 
 use pnrp_shared::ipc::{
-    CacheEntryInfo, CloudInfo, Record, Registration, RegistrationInfo, ScopedAddr, TraceInfo,
+    CacheEntryInfo, CloudInfo, Protocol, Record, Registration, RegistrationInfo, ScopedAddr,
+    TraceInfo,
 };
 use pnrp_shared::PeerName;
 
@@ -22,10 +23,6 @@ use crate::wire::AppEndpoint;
 
 /// Most application endpoints a CPA carries (§2.2.3.1.2).
 const MAX_CLOUD_ENDPOINTS: usize = 10;
-/// Most bytes of a friendly name (§2.2.3.1).
-const MAX_FRIENDLY_NAME: usize = 78;
-/// IP protocol number published with application endpoints (TCP).
-const PROTOCOL_TCP: u16 = 6;
 
 /// Which addresses a cloud listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,16 +175,11 @@ impl Node {
             .map(|address| AppEndpoint {
                 address: address.ip,
                 port,
-                protocol: PROTOCOL_TCP,
+                protocol: registration.protocol.number(),
             })
             .collect();
-        let comment = registration.comment.as_ref().map(|comment| {
-            let mut end = comment.len().min(MAX_FRIENDLY_NAME);
-            while !comment.is_char_boundary(end) {
-                end -= 1;
-            }
-            comment[..end].to_owned()
-        });
+        // `Registration::checked` keeps comments within the friendly name's 78 bytes.
+        let comment = registration.comment.clone();
         Publication {
             name: registration.name.clone(),
             app_endpoints,
@@ -389,10 +381,17 @@ impl Node {
             .iter()
             .map(|endpoint| endpoint.port)
             .find(|port| *port != 0);
+        // One protocol per record: the first endpoint's (we publish one for all).
+        let protocol = found
+            .app_endpoints
+            .first()
+            .and_then(|endpoint| Protocol::from_number(endpoint.protocol))
+            .unwrap_or_default();
         Some(Record {
             name: name.clone(),
             addresses,
             port,
+            protocol,
             comment: found.comment.clone(),
             source: format!("{} via {}", slot.name, found.publisher),
         })
@@ -614,6 +613,7 @@ impl Node {
             name: registration.name.clone(),
             addresses: self.published(registration).to_vec(),
             port: registration.port,
+            protocol: registration.protocol,
             comment: registration.comment.clone(),
             source: LOCAL_SOURCE.into(),
         }
@@ -636,6 +636,7 @@ mod tests {
             name: name.parse().unwrap(),
             addresses,
             port: None,
+            protocol: Default::default(),
             comment: None,
         }
     }

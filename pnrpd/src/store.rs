@@ -254,6 +254,7 @@ mod tests {
             name: name.parse().unwrap(),
             addresses: vec![],
             port: Some(80),
+            protocol: Default::default(),
             comment: Some("hi".into()),
         }
     }

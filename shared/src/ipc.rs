@@ -40,8 +40,8 @@ pub const MAX_REGISTRATIONS_PER_USER: usize = 32;
 /// Most addresses one registration may carry.
 pub const MAX_ADDRESSES: usize = 128;
 
-/// Most bytes of a registration's comment.
-pub const MAX_COMMENT_BYTES: usize = 255;
+/// Most bytes of a registration's comment: the CPA's FriendlyName limit (§2.2.3.1, UTF-8).
+pub const MAX_COMMENT_BYTES: usize = 78;
 
 /// Why a frame could not be made or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -156,6 +156,35 @@ pub struct TraceInfo {
     pub publishers: Vec<String>,
 }
 
+/// The transport of an application endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Protocol {
+    /// TCP (IP protocol 6).
+    #[default]
+    Tcp,
+    /// UDP (IP protocol 17).
+    Udp,
+}
+
+impl Protocol {
+    /// The IP protocol number.
+    pub fn number(self) -> u16 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+        }
+    }
+
+    /// The protocol of an IP protocol number we know.
+    pub fn from_number(number: u16) -> Option<Protocol> {
+        match number {
+            6 => Some(Protocol::Tcp),
+            17 => Some(Protocol::Udp),
+            _ => None,
+        }
+    }
+}
+
 /// A peer name published by this node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registration {
@@ -166,6 +195,9 @@ pub struct Registration {
     pub addresses: Vec<ScopedAddr>,
     /// Application port published with every address.
     pub port: Option<u16>,
+    /// Transport of that port (published as the IP protocol number of each endpoint).
+    #[serde(default)]
+    pub protocol: Protocol,
     /// Free text shown to resolvers (the spec's friendly name).
     pub comment: Option<String>,
 }
@@ -221,7 +253,8 @@ impl Registration {
         if let Some(comment) = &self.comment {
             if comment.len() > MAX_COMMENT_BYTES {
                 return Err(format!(
-                    "comment is {} bytes; at most {MAX_COMMENT_BYTES} are allowed",
+                    "comment is {} bytes of UTF-8; PNRP's friendly name holds at most \
+                     {MAX_COMMENT_BYTES}",
                     comment.len()
                 ));
             }
@@ -239,6 +272,8 @@ pub struct Record {
     pub addresses: Vec<ScopedAddr>,
     /// Application port, if the publisher gave one.
     pub port: Option<u16>,
+    /// Transport of that port.
+    pub protocol: Protocol,
     /// The publisher's comment.
     pub comment: Option<String>,
     /// Where the answer came from (`local` for this node's own registrations).
@@ -397,6 +432,7 @@ mod tests {
                 },
             ],
             port: Some(8080),
+            protocol: Default::default(),
             comment: Some("the lab printer".into()),
         }
     }
@@ -431,6 +467,7 @@ mod tests {
                 name: "0.x".parse().unwrap(),
                 addresses: registration().addresses,
                 port: None,
+                protocol: Default::default(),
                 comment: None,
                 source: "local".into(),
             }]),
@@ -541,7 +578,7 @@ mod tests {
         assert!(too_many.validate().is_err());
         let mut long_comment = registration();
         long_comment.comment = Some("x".repeat(MAX_COMMENT_BYTES + 1));
-        assert!(long_comment.validate().unwrap_err().contains("at most 255"));
+        assert!(long_comment.validate().unwrap_err().contains("at most 78"));
         assert!(registration().validate().is_ok());
 
         let with = |text: &str, scope_id| {

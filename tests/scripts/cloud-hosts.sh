@@ -124,9 +124,12 @@ not_found() {
 
 # Give the cloud a moment to form, then publish on h3 (not the seed).
 sleep 3
-check "register 0.myapp on h3" ctl 3 register 0.myapp --address fd71::3 --comment "on h3"
+check "register 0.myapp on h3" ctl 3 register 0.myapp --address fd71::3 --port 631 \
+    --protocol udp --comment "on h3"
 check "h5 resolves 0.myapp through the cloud" until_ok 20 resolves_to 5 0.myapp fd71::3
 check "the answer names the cloud and publisher" resolves_to 5 0.myapp "Global_ via \[fd71::3\]"
+check "port, protocol and comment travel in the signed CPA" sh -c \
+    "'$multicall' pnrpctl --socket '$work/h5.sock' resolve 0.myapp | tr '\n' ' ' | grep -q 'port 631/udp   comment: on h3'"
 check "getent ahosts on h5" host_says 5 fd71::3 getent ahosts 0.myapp.pnrp.net
 check "ping6 on h5" on_host 5 ping -6 -c 1 -W 3 0.myapp.pnrp.net
 check "python getaddrinfo on h5" host_says 5 fd71::3 python3 -c \

@@ -30,6 +30,8 @@ fn register_list_resolve_unregister() {
         "192.0.2.1",
         "--port",
         "8080",
+        "--protocol",
+        "udp",
         "--comment",
         "lab printer",
     ]);
@@ -46,7 +48,9 @@ fn register_list_resolve_unregister() {
             "{out}"
         );
         assert!(
-            out.contains("\"port\":8080") && out.contains("lab printer"),
+            out.contains("\"port\":8080")
+                && out.contains("\"protocol\":\"udp\"")
+                && out.contains("lab printer"),
             "{out}"
         );
         assert!(out.contains("\"source\":\"local\""), "{out}");
@@ -101,11 +105,11 @@ fn bad_input_gets_clear_errors() {
             describe(&out)
         );
     }
-    let long_comment = "c".repeat(300);
+    let long_comment = "c".repeat(79);
     let out = sandbox.ctl(&["register", "0.x", "--comment", &long_comment]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("at most 255"),
+        String::from_utf8_lossy(&out.stderr).contains("holds at most 78"),
         "{}",
         describe(&out)
     );
@@ -337,6 +341,7 @@ fn the_daemon_refuses_what_pnrpctl_refuses() {
                 scope_id,
             }],
             port: None,
+            protocol: Default::default(),
             comment: None,
         };
         exchange(
@@ -371,6 +376,7 @@ fn registrations_are_capped_with_a_clear_error() {
                 scope_id: 0,
             }],
             port: None,
+            protocol: Default::default(),
             comment: Some("c".repeat(ipc::MAX_COMMENT_BYTES)),
         };
         let frame = ipc::encode_frame(&Request::Register(registration)).unwrap();

@@ -178,6 +178,7 @@ pub fn record(name: &str, addresses: Vec<ScopedAddr>) -> Record {
         name: peer(name),
         addresses,
         port: None,
+        protocol: Default::default(),
         comment: None,
         source: "local".into(),
     }

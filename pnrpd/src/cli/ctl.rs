@@ -11,7 +11,7 @@ use crate::client::{self, ClientError};
 use crate::interfaces::interface_index;
 use clap::{Parser, Subcommand};
 use pnrp_shared::ipc::{
-    ErrorKind, Record, Registration, RegistrationInfo, Request, Response, ScopedAddr,
+    ErrorKind, Protocol, Record, Registration, RegistrationInfo, Request, Response, ScopedAddr,
     DEFAULT_SOCKET_PATH,
 };
 use pnrp_shared::{host_name_of, hostname, peer_name_of_host, PeerName};
@@ -51,7 +51,10 @@ enum Command {
         /// Application port published with the addresses
         #[arg(long)]
         port: Option<u16>,
-        /// Free text shown to resolvers
+        /// Transport of that port
+        #[arg(long, value_enum, default_value = "tcp", requires = "port")]
+        protocol: ProtocolArg,
+        /// Free text shown to resolvers (PNRP's friendly name: at most 78 bytes)
         #[arg(long)]
         comment: Option<String>,
     },
@@ -88,6 +91,29 @@ enum Command {
         /// A peer name or a host name under pnrp.net
         name: String,
     },
+}
+
+/// `--protocol` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ProtocolArg {
+    Tcp,
+    Udp,
+}
+
+impl From<ProtocolArg> for Protocol {
+    fn from(protocol: ProtocolArg) -> Self {
+        match protocol {
+            ProtocolArg::Tcp => Protocol::Tcp,
+            ProtocolArg::Udp => Protocol::Udp,
+        }
+    }
+}
+
+fn protocol_name(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+    }
 }
 
 /// `2001:db8::1`, `192.0.2.1` (carried v4-mapped) or `fe80::1%eth0` / `fe80::1%2`.
@@ -181,12 +207,14 @@ fn run(args: &Args) -> Result<(), Failure> {
             peer_name,
             addresses,
             port,
+            protocol,
             comment,
         } => {
             let registration = Registration {
                 name: peer_name.clone(),
                 addresses: addresses.clone(),
                 port: *port,
+                protocol: (*protocol).into(),
                 comment: comment.clone(),
             };
             let registration = registration
@@ -407,6 +435,7 @@ fn print_registrations(args: &Args, list: &[RegistrationInfo], just_registered: 
                     "automatic_addresses": registration.addresses.is_empty(),
                     "addresses": addresses_json(&info.published),
                     "port": registration.port,
+                    "protocol": protocol_name(registration.protocol),
                     "comment": registration.comment,
                     "owner_uid": info.owner,
                 })
@@ -433,7 +462,7 @@ fn print_registrations(args: &Args, list: &[RegistrationInfo], just_registered: 
         );
         print_details(
             &info.published,
-            registration.port,
+            registration.port.map(|port| (port, registration.protocol)),
             registration.comment.as_deref(),
         );
         if registration.addresses.is_empty() {
@@ -445,15 +474,15 @@ fn print_registrations(args: &Args, list: &[RegistrationInfo], just_registered: 
     }
 }
 
-fn print_details(addresses: &[ScopedAddr], port: Option<u16>, comment: Option<&str>) {
+fn print_details(addresses: &[ScopedAddr], port: Option<(u16, Protocol)>, comment: Option<&str>) {
     if addresses.is_empty() {
         println!("  no address yet");
     }
     for address in addresses {
         println!("  {}", format_address(address));
     }
-    if let Some(port) = port {
-        println!("  port {port}");
+    if let Some((port, protocol)) = port {
+        println!("  port {port}/{}", protocol_name(protocol));
     }
     if let Some(comment) = comment {
         println!("  comment: {comment}");
@@ -469,6 +498,7 @@ fn print_records(args: &Args, name: &PeerName, records: &[Record]) {
                     "source": record.source,
                     "addresses": addresses_json(&record.addresses),
                     "port": record.port,
+                    "protocol": protocol_name(record.protocol),
                     "comment": record.comment,
                 })
             })
@@ -482,7 +512,11 @@ fn print_records(args: &Args, name: &PeerName, records: &[Record]) {
     println!("{name}  ({})", host_name_of(name));
     for record in records {
         println!(" from {}", record.source);
-        print_details(&record.addresses, record.port, record.comment.as_deref());
+        print_details(
+            &record.addresses,
+            record.port.map(|port| (port, record.protocol)),
+            record.comment.as_deref(),
+        );
     }
 }
 
