@@ -184,6 +184,7 @@ impl Node {
             name: registration.name.clone(),
             app_endpoints,
             comment: comment.filter(|comment| !comment.is_empty()),
+            payload: registration.payload.clone(),
         }
     }
 
@@ -393,6 +394,7 @@ impl Node {
             port,
             protocol,
             comment: found.comment.clone(),
+            payload: found.payload.clone(),
             source: format!("{} via {}", slot.name, found.publisher),
         })
     }
@@ -615,6 +617,7 @@ impl Node {
             port: registration.port,
             protocol: registration.protocol,
             comment: registration.comment.clone(),
+            payload: registration.payload.clone(),
             source: LOCAL_SOURCE.into(),
         }
     }
@@ -638,6 +641,7 @@ mod tests {
             port: None,
             protocol: Default::default(),
             comment: None,
+            payload: None,
         }
     }
 

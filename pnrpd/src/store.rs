@@ -256,6 +256,7 @@ mod tests {
             port: Some(80),
             protocol: Default::default(),
             comment: Some("hi".into()),
+            payload: None,
         }
     }
 

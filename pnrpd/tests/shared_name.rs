@@ -27,6 +27,7 @@ fn publication(name: &str, index: usize) -> Publication {
             protocol: 6,
         }],
         comment: None,
+        payload: None,
     }
 }
 

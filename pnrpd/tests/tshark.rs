@@ -721,6 +721,7 @@ fn sim_publication(name: &str, index: usize, comment: &str) -> Publication {
             protocol: 6,
         }],
         comment: Some(comment.to_owned()),
+        payload: None,
     }
 }
 

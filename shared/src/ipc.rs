@@ -40,6 +40,9 @@ pub const MAX_REGISTRATIONS_PER_USER: usize = 32;
 /// Most addresses one registration may carry.
 pub const MAX_ADDRESSES: usize = 128;
 
+/// Most bytes of a registration's payload (the spec's extended payload, §2.2.3.3).
+pub const MAX_PAYLOAD_BYTES: usize = 4096;
+
 /// Most bytes of a registration's comment: the CPA's FriendlyName limit (§2.2.3.1, UTF-8).
 pub const MAX_COMMENT_BYTES: usize = 78;
 
@@ -200,6 +203,9 @@ pub struct Registration {
     pub protocol: Protocol,
     /// Free text shown to resolvers (the spec's friendly name).
     pub comment: Option<String>,
+    /// Opaque bytes resolvers may fetch with the name (the spec's extended payload).
+    #[serde(default)]
+    pub payload: Option<Vec<u8>>,
 }
 
 impl Registration {
@@ -244,6 +250,14 @@ impl Registration {
                 return Err(format!("link-local {ip} needs its interface: {ip}%eth0"));
             }
         }
+        if let Some(payload) = &self.payload {
+            if payload.is_empty() || payload.len() > MAX_PAYLOAD_BYTES {
+                return Err(format!(
+                    "payload is {} bytes; it must hold 1 to {MAX_PAYLOAD_BYTES}",
+                    payload.len()
+                ));
+            }
+        }
         if self.addresses.len() > MAX_ADDRESSES {
             return Err(format!(
                 "{} addresses given; at most {MAX_ADDRESSES} are allowed",
@@ -276,6 +290,8 @@ pub struct Record {
     pub protocol: Protocol,
     /// The publisher's comment.
     pub comment: Option<String>,
+    /// The publisher's extended payload.
+    pub payload: Option<Vec<u8>>,
     /// Where the answer came from (`local` for this node's own registrations).
     pub source: String,
 }
@@ -434,6 +450,7 @@ mod tests {
             port: Some(8080),
             protocol: Default::default(),
             comment: Some("the lab printer".into()),
+            payload: None,
         }
     }
 
@@ -469,6 +486,7 @@ mod tests {
                 port: None,
                 protocol: Default::default(),
                 comment: None,
+                payload: None,
                 source: "local".into(),
             }]),
             Response::NotFound,

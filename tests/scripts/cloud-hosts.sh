@@ -124,12 +124,16 @@ not_found() {
 
 # Give the cloud a moment to form, then publish on h3 (not the seed).
 sleep 3
+head -c 3000 /dev/urandom >"$work/payload"
 check "register 0.myapp on h3" ctl 3 register 0.myapp --address fd71::3 --port 631 \
-    --protocol udp --comment "on h3"
+    --protocol udp --comment "on h3" --payload-file "$work/payload"
 check "h5 resolves 0.myapp through the cloud" until_ok 20 resolves_to 5 0.myapp fd71::3
 check "the answer names the cloud and publisher" resolves_to 5 0.myapp "Global_ via \[fd71::3\]"
 check "port, protocol and comment travel in the signed CPA" sh -c \
     "'$multicall' pnrpctl --socket '$work/h5.sock' resolve 0.myapp | tr '\n' ' ' | grep -q 'port 631/udp   comment: on h3'"
+check "a 3000-byte payload arrives whole (fragmented AUTHORITY)" sh -c \
+    "'$multicall' pnrpctl --socket '$work/h5.sock' resolve 0.myapp --payload-out '$work/payload.out' \
+    >/dev/null && cmp '$work/payload' '$work/payload.out'"
 check "getent ahosts on h5" host_says 5 fd71::3 getent ahosts 0.myapp.pnrp.net
 check "ping6 on h5" on_host 5 ping -6 -c 1 -W 3 0.myapp.pnrp.net
 check "python getaddrinfo on h5" host_says 5 fd71::3 python3 -c \

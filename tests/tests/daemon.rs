@@ -116,6 +116,48 @@ fn bad_input_gets_clear_errors() {
 }
 
 #[test]
+fn payloads_are_kept_and_bounded() {
+    let sandbox = sandbox();
+    let _daemon = sandbox.start_daemon();
+    let dir = TempDir::new("payload");
+    let payload = dir.path().join("in");
+    let bytes: Vec<u8> = (0..4096u32).map(|index| (index * 7) as u8).collect();
+    std::fs::write(&payload, &bytes).unwrap();
+    let payload_arg = payload.to_str().unwrap();
+    sandbox.ctl_ok(&[
+        "register",
+        "0.p",
+        "--address",
+        "fd70::1",
+        "--payload-file",
+        payload_arg,
+    ]);
+    let out = dir.path().join("out");
+    let text = sandbox.ctl_ok(&["resolve", "0.p", "--payload-out", out.to_str().unwrap()]);
+    assert!(text.contains("payload: 4096 bytes"), "{text}");
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    for size in [0, 4097] {
+        std::fs::write(&payload, vec![1; size]).unwrap();
+        let out = sandbox.ctl(&[
+            "register",
+            "0.q",
+            "--address",
+            "fd70::1",
+            "--payload-file",
+            payload_arg,
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("1 to 4096"),
+            "{}",
+            describe(&out)
+        );
+    }
+    let out = sandbox.ctl(&["register", "0.q", "--payload-file", "/nonexistent/payload"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/payload"));
+}
+
+#[test]
 fn name_mapping_commands() {
     let sandbox = sandbox();
     assert_eq!(
@@ -343,6 +385,7 @@ fn the_daemon_refuses_what_pnrpctl_refuses() {
             port: None,
             protocol: Default::default(),
             comment: None,
+            payload: None,
         };
         exchange(
             &sandbox.socket(),
@@ -378,6 +421,7 @@ fn registrations_are_capped_with_a_clear_error() {
             port: None,
             protocol: Default::default(),
             comment: Some("c".repeat(ipc::MAX_COMMENT_BYTES)),
+            payload: None,
         };
         let frame = ipc::encode_frame(&Request::Register(registration)).unwrap();
         assert!(matches!(

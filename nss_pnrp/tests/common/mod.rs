@@ -180,6 +180,7 @@ pub fn record(name: &str, addresses: Vec<ScopedAddr>) -> Record {
         port: None,
         protocol: Default::default(),
         comment: None,
+        payload: None,
         source: "local".into(),
     }
 }

@@ -57,6 +57,9 @@ enum Command {
         /// Free text shown to resolvers (PNRP's friendly name: at most 78 bytes)
         #[arg(long)]
         comment: Option<String>,
+        /// A file of 1 to 4096 bytes resolvers receive with the name (the extended payload)
+        #[arg(long, value_name = "FILE")]
+        payload_file: Option<PathBuf>,
     },
     /// Withdraw a peer name this machine publishes
     Unregister {
@@ -69,6 +72,9 @@ enum Command {
     Resolve {
         /// A peer name or a host name under pnrp.net
         name: String,
+        /// Write the first payload found to FILE (binary)
+        #[arg(long, value_name = "FILE")]
+        payload_out: Option<PathBuf>,
     },
     /// Print the host name of a peer name
     Hostname {
@@ -107,6 +113,10 @@ impl From<ProtocolArg> for Protocol {
             ProtocolArg::Udp => Protocol::Udp,
         }
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn protocol_name(protocol: Protocol) -> &'static str {
@@ -209,13 +219,24 @@ fn run(args: &Args) -> Result<(), Failure> {
             port,
             protocol,
             comment,
+            payload_file,
         } => {
+            let payload = match payload_file {
+                None => None,
+                Some(path) => Some(std::fs::read(path).map_err(|error| {
+                    (
+                        EXIT_ERROR,
+                        format!("cannot read {}: {error}", path.display()),
+                    )
+                })?),
+            };
             let registration = Registration {
                 name: peer_name.clone(),
                 addresses: addresses.clone(),
                 port: *port,
                 protocol: (*protocol).into(),
                 comment: comment.clone(),
+                payload,
             };
             let registration = registration
                 .checked()
@@ -246,10 +267,24 @@ fn run(args: &Args) -> Result<(), Failure> {
             Response::Registrations(list) => print_registrations(args, &list, false),
             other => return Err(unexpected(other)),
         },
-        Command::Resolve { name } => {
+        Command::Resolve { name, payload_out } => {
             let name = parse_query(name).map_err(|message| (EXIT_ERROR, message))?;
             match ask(args, &Request::Resolve { name: name.clone() })? {
-                Response::Resolved(records) => print_records(args, &name, &records),
+                Response::Resolved(records) => {
+                    print_records(args, &name, &records);
+                    if let Some(path) = payload_out {
+                        let payload = records
+                            .iter()
+                            .find_map(|record| record.payload.as_ref())
+                            .ok_or_else(|| (EXIT_NOT_FOUND, format!("{name} has no payload")))?;
+                        std::fs::write(path, payload).map_err(|error| {
+                            (
+                                EXIT_ERROR,
+                                format!("cannot write {}: {error}", path.display()),
+                            )
+                        })?;
+                    }
+                }
                 Response::NotFound => {
                     return Err((EXIT_NOT_FOUND, format!("{name}: not found")));
                 }
@@ -499,6 +534,7 @@ fn print_records(args: &Args, name: &PeerName, records: &[Record]) {
                     "addresses": addresses_json(&record.addresses),
                     "port": record.port,
                     "protocol": protocol_name(record.protocol),
+                    "payload_hex": record.payload.as_deref().map(hex),
                     "comment": record.comment,
                 })
             })
@@ -517,6 +553,12 @@ fn print_records(args: &Args, name: &PeerName, records: &[Record]) {
             record.port.map(|port| (port, record.protocol)),
             record.comment.as_deref(),
         );
+        if let Some(payload) = &record.payload {
+            println!(
+                "  payload: {} bytes (--payload-out FILE saves it)",
+                payload.len()
+            );
+        }
     }
 }
 

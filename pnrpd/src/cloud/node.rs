@@ -33,8 +33,9 @@ use super::ssdp::{self, SsdpMessage};
 use crate::wire::{
     filetime_from_unix, service_location, service_location_prefix, Ack, Advertise, AppEndpoint,
     AuthorityBuffer, BoundedVec, Classifier, Cpa, CpaCheck, CpaFields, CpaPublicKey, Endpoint,
-    Flood, FriendlyName, Inquire, Lookup, Message, Packet, Reassembly, Request, ResolveCriteria,
-    ResolveReason, RouteEntry, Solicit, SolicitType,
+    ExtendedData, ExtendedPayload, ExtendedPayloadFields, Flood, FriendlyName, Inquire, Lookup,
+    Message, Packet, Reassembly, Request, ResolveCriteria, ResolveReason, RouteEntry, Solicit,
+    SolicitType,
 };
 
 /// Retransmission period (§3.1.2).
@@ -106,6 +107,8 @@ pub struct Publication {
     pub app_endpoints: Vec<AppEndpoint>,
     /// The friendly name (at most 78 bytes of UTF-8).
     pub comment: Option<String>,
+    /// The extended payload (1 to 4096 bytes), served on INQUIREs with the X flag.
+    pub payload: Option<Vec<u8>>,
 }
 
 /// One registration found by a resolve.
@@ -119,6 +122,8 @@ pub struct Found {
     pub app_endpoints: Vec<AppEndpoint>,
     /// Its friendly name.
     pub comment: Option<String>,
+    /// Its extended payload, signed with the CPA's key.
+    pub payload: Option<Vec<u8>>,
 }
 
 /// What the cloud reports.
@@ -435,7 +440,7 @@ impl Cloud {
             let Some(local) = self.locals.remove(&id) else {
                 continue;
             };
-            let revoke = self.sign_cpa(now, &local, [0; 16], true);
+            let revoke = self.sign_cpa(now, &local, [0; 16], true, false);
             let (below, above) = self.cache.leaf_set(&id);
             let neighbours: Vec<CacheEntry> = below
                 .iter()
@@ -730,7 +735,14 @@ impl Cloud {
         }
     }
 
-    fn sign_cpa(&mut self, now: Instant, local: &Local, nonce: [u8; 16], revoke: bool) -> Cpa {
+    fn sign_cpa(
+        &mut self,
+        now: Instant,
+        local: &Local,
+        nonce: [u8; 16],
+        revoke: bool,
+        with_payload: bool,
+    ) -> Cpa {
         let mut fields = CpaFields::for_name(
             &local.publication.name,
             local.id.service_location(),
@@ -751,6 +763,8 @@ impl Cloud {
             BoundedVec::truncating(self.service_addresses()).unwrap_or_else(BoundedVec::empty);
         if !revoke {
             fields.app_endpoints = BoundedVec::truncating(local.publication.app_endpoints.clone());
+            // X only when the payload rides along: a validator then requires it (§3.1.5.7).
+            fields.has_extended_payload = with_payload && local.publication.payload.is_some();
         }
         Cpa::sign(fields, &self.config.key)
     }
@@ -1120,16 +1134,33 @@ impl Cloud {
             not_after_unix: not_after,
             announced: Announce::Done,
         };
+        let nonce = inquire.nonce.unwrap_or([0; 16]);
+        let with_payload = inquire.want_cpa && inquire.want_extended_payload;
         let cpa = inquire
             .want_cpa
-            .then(|| self.sign_cpa(now, &local, inquire.nonce.unwrap_or([0; 16]), false));
+            .then(|| self.sign_cpa(now, &local, nonce, false, with_payload));
+        let extended_payload = local
+            .publication
+            .payload
+            .as_ref()
+            .filter(|_| with_payload)
+            .and_then(|payload| BoundedVec::new(payload.clone()).ok())
+            .map(|data| {
+                let fields = ExtendedPayloadFields {
+                    not_after: filetime_from_unix(local.not_after_unix),
+                    pnrp_id: id,
+                    nonce,
+                    data: ExtendedData::Binary(data),
+                };
+                ExtendedPayload::sign(fields, &self.config.key)
+            });
         let buffer = AuthorityBuffer {
             leaf_set: false,
             busy: false,
             not_found: false,
             cert_chain: None,
             classifier,
-            extended_payload: None,
+            extended_payload,
             route_entry: self.own_route_entry(id),
             cpa,
         };
@@ -1644,7 +1675,7 @@ impl Cloud {
                 pnrp_id: Some(entry.pnrp_id),
                 nonce: Some(resolve.inquire_nonce),
                 revoke: false,
-                extended_payload: None,
+                extended_payload: buffer.extended_payload.as_ref(),
             };
             matches(&entry.pnrp_id, &resolve.target, resolve.criteria)
                 && cpa.validate(now_filetime, &check).is_ok()
@@ -1664,6 +1695,15 @@ impl Cloud {
                         .friendly_name
                         .as_ref()
                         .map(|name| name.as_str().to_owned()),
+                    // Validated with the CPA when its X flag is set; ignored otherwise.
+                    payload: buffer
+                        .extended_payload
+                        .as_ref()
+                        .filter(|_| fields.has_extended_payload)
+                        .and_then(|payload| match &payload.fields().data {
+                            ExtendedData::Binary(bytes) => Some(bytes.to_vec()),
+                            ExtendedData::Text(_) => None,
+                        }),
                 });
                 let publisher = entry.clone();
                 let first = resolve.found.len() == 1;

@@ -135,6 +135,7 @@ pub fn run(scenario: &Scenario) -> Outcome {
                         protocol: 6,
                     }],
                     comment: None,
+                    payload: None,
                 },
             )
         });
