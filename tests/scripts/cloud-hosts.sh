@@ -134,6 +134,8 @@ check "port, protocol and comment travel in the signed CPA" sh -c \
 check "a 3000-byte payload arrives whole (fragmented AUTHORITY)" sh -c \
     "'$multicall' pnrpctl --socket '$work/h5.sock' resolve 0.myapp --payload-out '$work/payload.out' \
     >/dev/null && cmp '$work/payload' '$work/payload.out'"
+check "update the comment on h3" ctl 3 update 0.myapp --comment "updated on h3"
+check "h5 sees the update within the freshness window" until_ok 20 resolves_to 5 0.myapp "comment: updated on h3"
 check "getent ahosts on h5" host_says 5 fd71::3 getent ahosts 0.myapp.pnrp.net
 check "ping6 on h5" on_host 5 ping -6 -c 1 -W 3 0.myapp.pnrp.net
 check "python getaddrinfo on h5" host_says 5 fd71::3 python3 -c \

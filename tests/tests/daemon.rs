@@ -158,6 +158,36 @@ fn payloads_are_kept_and_bounded() {
 }
 
 #[test]
+fn update_changes_only_what_is_given() {
+    let sandbox = sandbox();
+    let _daemon = sandbox.start_daemon();
+    sandbox.ctl_ok(&[
+        "register",
+        "0.u",
+        "--address",
+        "fd70::1",
+        "--port",
+        "80",
+        "--comment",
+        "old",
+    ]);
+    sandbox.ctl_ok(&["update", "0.u", "--comment", "new", "--protocol", "udp"]);
+    let text = sandbox.ctl_ok(&["resolve", "0.u"]);
+    assert!(
+        text.contains("fd70::1") && text.contains("port 80/udp") && text.contains("comment: new"),
+        "{text}"
+    );
+    sandbox.ctl_ok(&["update", "0.u", "--address", "fd70::2", "--no-comment"]);
+    let text = sandbox.ctl_ok(&["resolve", "0.u"]);
+    assert!(
+        text.contains("fd70::2") && !text.contains("fd70::1") && !text.contains("comment"),
+        "{text}"
+    );
+    let out = sandbox.ctl(&["update", "0.absent", "--comment", "x"]);
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+}
+
+#[test]
 fn name_mapping_commands() {
     let sandbox = sandbox();
     assert_eq!(

@@ -61,6 +61,36 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         payload_file: Option<PathBuf>,
     },
+    /// Change a name this machine publishes, in place (resolvers see it within the freshness
+    /// window): only what is given changes
+    Update {
+        /// e.g. 0.myapp
+        peer_name: PeerName,
+        /// New addresses, replacing the old (repeatable)
+        #[arg(long = "address", value_name = "IP", value_parser = parse_address)]
+        addresses: Vec<ScopedAddr>,
+        /// Publish this machine's own addresses again, followed as they change
+        #[arg(long, conflicts_with = "addresses")]
+        automatic_addresses: bool,
+        /// New application port
+        #[arg(long)]
+        port: Option<u16>,
+        /// New transport of the port
+        #[arg(long, value_enum)]
+        protocol: Option<ProtocolArg>,
+        /// New comment
+        #[arg(long, conflicts_with = "no_comment")]
+        comment: Option<String>,
+        /// Remove the comment
+        #[arg(long)]
+        no_comment: bool,
+        /// New payload from a file
+        #[arg(long, value_name = "FILE", conflicts_with = "no_payload")]
+        payload_file: Option<PathBuf>,
+        /// Remove the payload
+        #[arg(long)]
+        no_payload: bool,
+    },
     /// Withdraw a peer name this machine publishes
     Unregister {
         /// e.g. 0.myapp
@@ -238,6 +268,62 @@ fn run(args: &Args) -> Result<(), Failure> {
                 comment: comment.clone(),
                 payload,
             };
+            let registration = registration
+                .checked()
+                .map_err(|message| (EXIT_ERROR, message))?;
+            match ask(args, &Request::Register(registration))? {
+                Response::Registered(info) => print_registrations(args, &[info], true),
+                other => return Err(unexpected(other)),
+            }
+        }
+        Command::Update {
+            peer_name,
+            addresses,
+            automatic_addresses,
+            port,
+            protocol,
+            comment,
+            no_comment,
+            payload_file,
+            no_payload,
+        } => {
+            let Response::Registrations(list) = ask(args, &Request::List)? else {
+                return Err((EXIT_ERROR, "unexpected answer from pnrpd to list".into()));
+            };
+            let mut registration = list
+                .into_iter()
+                .map(|info| info.registration)
+                .find(|registration| &registration.name == peer_name)
+                .ok_or_else(|| {
+                    (
+                        EXIT_NOT_FOUND,
+                        format!("{peer_name} is not registered on this node"),
+                    )
+                })?;
+            if !addresses.is_empty() || *automatic_addresses {
+                registration.addresses = addresses.clone();
+            }
+            if port.is_some() {
+                registration.port = *port;
+            }
+            if let Some(protocol) = protocol {
+                registration.protocol = (*protocol).into();
+            }
+            if *no_comment {
+                registration.comment = None;
+            } else if comment.is_some() {
+                registration.comment = comment.clone();
+            }
+            if *no_payload {
+                registration.payload = None;
+            } else if let Some(path) = payload_file {
+                registration.payload = Some(std::fs::read(path).map_err(|error| {
+                    (
+                        EXIT_ERROR,
+                        format!("cannot read {}: {error}", path.display()),
+                    )
+                })?);
+            }
             let registration = registration
                 .checked()
                 .map_err(|message| (EXIT_ERROR, message))?;

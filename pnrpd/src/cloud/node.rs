@@ -378,15 +378,25 @@ impl Cloud {
     /// Publishes a name (replacing an earlier publication of it); returns its PNRP ID, or `None`
     /// while the node has no address to publish.
     pub fn register(&mut self, now: Instant, publication: Publication) -> Option<PnrpId> {
-        self.locals
-            .retain(|_, local| local.publication.name != publication.name);
         let first = *self.local_endpoints.first()?;
         let prefix = service_location_prefix(first.ip());
+        let not_after_unix = self.config.clock.unix(now) + CPA_LIFETIME_SECS;
+        // Same name, same address prefix: an update in place. The PNRP ID stays, so caches and
+        // leaf sets stay right; the next CPA carries the new contents and lifetime.
+        if let Some(local) = self.locals.values_mut().find(|local| {
+            local.publication.name == publication.name
+                && local.id.service_location().0[..8] == prefix
+        }) {
+            local.publication = publication;
+            local.not_after_unix = not_after_unix;
+            return Some(local.id);
+        }
+        self.locals
+            .retain(|_, local| local.publication.name != publication.name);
         let random = self.rng.gen::<u8>();
         let location =
             service_location(prefix, &self.public_key, &self.service_addresses(), random);
         let id = PnrpId::new(P2pId::of(&publication.name), location);
-        let not_after_unix = self.config.clock.unix(now) + CPA_LIFETIME_SECS;
         self.locals.insert(
             id,
             Local {
