@@ -1,11 +1,15 @@
 //! `pnrpd`, the PNRP daemon, and `pnrpctl`, its command-line tool.
 //!
 //! Layout:
-//! - [`node`] — the sans-IO protocol core. It owns registrations and answers resolves; it is fed
-//!   `now` and inputs through `handle_*` and drained through `poll_*`, and never touches sockets,
-//!   clocks or randomness.
-//! - [`daemon`] — the tokio driver: the Unix socket server, timers, persistence, shutdown.
-//! - [`store`] — registrations persisted atomically in the state directory.
+//! - [`node`] — the sans-IO core of the daemon: this machine's registrations (and their owners)
+//!   and its clouds; fed `now` and inputs through `handle_*`, drained through `poll_*`, it never
+//!   touches sockets or clocks.
+//! - [`cloud`] — one PNRP cloud as a sans-IO state machine ([MS-PNRP] §3), its cache, SSDP
+//!   discovery, and the simulated network that runs thousands of them.
+//! - [`daemon`] — the tokio driver: the Unix socket server, the UDP and SSDP sockets, timers,
+//!   persistence, shutdown.
+//! - [`store`] — registrations (with owners), the node key and remembered cloud nodes in the
+//!   state directory.
 //! - [`config`] — `/etc/pnrp/pnrpd.toml`.
 //! - [`interfaces`] — the machine's own addresses.
 //! - [`notify`] — sd_notify readiness.
