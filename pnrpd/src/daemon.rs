@@ -2,7 +2,7 @@
 //! persists registrations. It holds no protocol logic of its own.
 //!
 //! One task (`run`) owns the node, the store and every pending resolve; each client connection is a
-//! task that decodes frames and sends [`Command`]s to it over a channel. Shutdown (the future passed
+//! task that decodes frames and sends `Command`s to it over a channel. Shutdown (the future passed
 //! to `run` completing, e.g. on SIGTERM) stops accepting, answers what is in flight with an error,
 //! and removes the socket file.
 
