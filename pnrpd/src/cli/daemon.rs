@@ -108,11 +108,17 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         state_dir: config.state_dir,
         cloud,
     };
-    let result = runtime.block_on(daemon::run(settings, shutdown_signal(), || {
-        if let Err(error) = crate::notify::notify("READY=1") {
-            warn!(%error, "sd_notify READY failed");
-        }
-    }));
+    let result = runtime.block_on(async {
+        // Handlers go in before anything else: a SIGTERM right after start must still stop
+        // the daemon cleanly, not kill it.
+        let shutdown = shutdown_signal();
+        daemon::run(settings, shutdown, || {
+            if let Err(error) = crate::notify::notify("READY=1") {
+                warn!(%error, "sd_notify READY failed");
+            }
+        })
+        .await
+    });
     let _ = crate::notify::notify("STOPPING=1");
     match result {
         Ok(()) => {
@@ -157,18 +163,22 @@ fn load_config(args: &Args) -> Result<Config, String> {
     Ok(config)
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now (inside the runtime); the future completes on
+/// either signal.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = terminate.recv() => info!("SIGTERM"),
-        _ = interrupt.recv() => info!("SIGINT"),
+    );
+    async move {
+        let (Ok(mut terminate), Ok(mut interrupt)) = handlers else {
+            error!("cannot install signal handlers; stop with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = terminate.recv() => info!("SIGTERM"),
+            _ = interrupt.recv() => info!("SIGINT"),
+        }
     }
 }
