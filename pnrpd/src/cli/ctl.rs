@@ -234,6 +234,28 @@ fn ask(args: &Args, request: &Request) -> Result<Response, Failure> {
     }
 }
 
+/// Checks a registration as the daemon will, sends it and prints what was registered.
+fn publish(args: &Args, registration: Registration) -> Result<(), Failure> {
+    let registration = registration
+        .checked()
+        .map_err(|message| (EXIT_ERROR, message))?;
+    match ask(args, &Request::Register(registration))? {
+        Response::Registered(info) => print_registrations(args, &[info], true),
+        other => return Err(unexpected(other)),
+    }
+    Ok(())
+}
+
+/// The bytes of a payload file.
+fn read_payload(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|error| {
+        (
+            EXIT_ERROR,
+            format!("cannot read {}: {error}", path.display()),
+        )
+    })
+}
+
 fn unexpected(response: Response) -> Failure {
     (
         EXIT_ERROR,
@@ -251,15 +273,7 @@ fn run(args: &Args) -> Result<(), Failure> {
             comment,
             payload_file,
         } => {
-            let payload = match payload_file {
-                None => None,
-                Some(path) => Some(std::fs::read(path).map_err(|error| {
-                    (
-                        EXIT_ERROR,
-                        format!("cannot read {}: {error}", path.display()),
-                    )
-                })?),
-            };
+            let payload = payload_file.as_deref().map(read_payload).transpose()?;
             let registration = Registration {
                 name: peer_name.clone(),
                 addresses: addresses.clone(),
@@ -268,13 +282,7 @@ fn run(args: &Args) -> Result<(), Failure> {
                 comment: comment.clone(),
                 payload,
             };
-            let registration = registration
-                .checked()
-                .map_err(|message| (EXIT_ERROR, message))?;
-            match ask(args, &Request::Register(registration))? {
-                Response::Registered(info) => print_registrations(args, &[info], true),
-                other => return Err(unexpected(other)),
-            }
+            publish(args, registration)?;
         }
         Command::Update {
             peer_name,
@@ -317,20 +325,9 @@ fn run(args: &Args) -> Result<(), Failure> {
             if *no_payload {
                 registration.payload = None;
             } else if let Some(path) = payload_file {
-                registration.payload = Some(std::fs::read(path).map_err(|error| {
-                    (
-                        EXIT_ERROR,
-                        format!("cannot read {}: {error}", path.display()),
-                    )
-                })?);
+                registration.payload = Some(read_payload(path)?);
             }
-            let registration = registration
-                .checked()
-                .map_err(|message| (EXIT_ERROR, message))?;
-            match ask(args, &Request::Register(registration))? {
-                Response::Registered(info) => print_registrations(args, &[info], true),
-                other => return Err(unexpected(other)),
-            }
+            publish(args, registration)?;
         }
         Command::Unregister { peer_name } => {
             match ask(
