@@ -124,6 +124,24 @@ impl<'a> Reader<'a> {
         self.bytes.get(self.pos..).unwrap_or(&[])
     }
 
+    /// Reads a little-endian total-length prefix (CPA, EXTENDED_PAYLOAD) and checks that it
+    /// covers exactly what is left of the enclosing field, itself included; returns all of it.
+    pub(crate) fn whole_le_length(&mut self, field: &'static str) -> Result<&'a [u8], WireError> {
+        let whole = self.rest();
+        let at = self.offset();
+        let length = self.u16_le(field)?;
+        if usize::from(length) != whole.len() {
+            return Err(Reader::error_at(
+                at,
+                WireErrorKind::Inconsistent {
+                    field,
+                    rule: "must equal the enclosing field's Length - 4",
+                },
+            ));
+        }
+        Ok(whole)
+    }
+
     /// Skips the 0–3 padding bytes before the next FieldID (ignored on receipt, §2.2). Padding the
     /// buffer ends inside is tolerated: Wireshark notes senders omit it after a final field.
     pub(crate) fn align(&mut self) {

@@ -697,18 +697,7 @@ impl Cpa {
 
     /// Decodes an Encoded CPA that fills all of `r` (the body of a VALIDATE_CPA/REVOKE_CPA field).
     pub(crate) fn decode(mut r: Reader<'_>) -> Result<Cpa, WireError> {
-        let encoded = r.rest();
-        let at = r.offset();
-        let length = r.u16_le("CPA Length")?;
-        if usize::from(length) != encoded.len() {
-            return Err(Reader::error_at(
-                at,
-                WireErrorKind::Inconsistent {
-                    field: "CPA Length",
-                    rule: "must equal the enclosing field's Length - 4",
-                },
-            ));
-        }
+        let encoded = r.whole_le_length("CPA Length")?;
         let at = r.offset();
         let versions = r.array::<4>("CPA versions")?;
         if versions != [0, 2, 0, 4] {

@@ -175,18 +175,7 @@ impl ExtendedPayload {
 
     /// Decodes an EXTENDED_PAYLOAD that fills all of `r`.
     pub(crate) fn decode(mut r: Reader<'_>) -> Result<Self, WireError> {
-        let encoded = r.rest();
-        let at = r.offset();
-        let length = r.u16_le("EXTENDED_PAYLOAD Length")?;
-        if usize::from(length) != encoded.len() {
-            return Err(Reader::error_at(
-                at,
-                WireErrorKind::Inconsistent {
-                    field: "EXTENDED_PAYLOAD Length",
-                    rule: "must equal the enclosing field's Length - 4",
-                },
-            ));
-        }
+        let encoded = r.whole_le_length("EXTENDED_PAYLOAD Length")?;
         let version_at = r.offset();
         let version = r.array::<2>("EXTENDED_PAYLOAD version")?;
         if version != [0, 2] {
