@@ -249,7 +249,7 @@ impl CloudIo {
             .seeds
             .iter()
             .filter(|seed| {
-                let link_local = seed.ip().segments()[0] & 0xffc0 == 0xfe80;
+                let link_local = seed.ip().is_unicast_link_local();
                 if scope_id == 0 {
                     !link_local
                 } else {

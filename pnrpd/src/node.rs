@@ -476,7 +476,7 @@ impl Node {
     /// The cloud a datagram from `from` belongs to: the `LinkLocal_` cloud of its interface for a
     /// link-local source, else `Global_`.
     pub fn cloud_for(&self, from: &SocketAddrV6) -> Option<usize> {
-        let link_local = from.ip().segments()[0] & 0xffc0 == 0xfe80;
+        let link_local = from.ip().is_unicast_link_local();
         self.clouds.iter().position(|slot| match slot.scope {
             CloudScope::LinkLocal(interface) => link_local && from.scope_id() == interface,
             CloudScope::Global => !link_local,

@@ -81,7 +81,7 @@ impl ScopedAddr {
 
     /// Whether the address is IPv6 link-local (fe80::/10), whose scope id matters.
     pub fn is_link_local(&self) -> bool {
-        self.ip.segments()[0] & 0xffc0 == 0xfe80
+        self.ip.is_unicast_link_local()
     }
 }
 

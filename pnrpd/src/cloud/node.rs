@@ -525,7 +525,7 @@ impl Cloud {
                 scope: answered,
                 al,
             } if answered == scope => {
-                let link_local = al.ip().segments()[0] & 0xffc0 == 0xfe80;
+                let link_local = al.ip().is_unicast_link_local();
                 let target = SocketAddrV6::new(
                     *al.ip(),
                     al.port(),
@@ -696,7 +696,7 @@ impl Cloud {
     // ---- addresses and entries ---------------------------------------------------------------
 
     fn endpoint_of(&self, endpoint: &Endpoint) -> SocketAddrV6 {
-        let link_local = endpoint.address.segments()[0] & 0xffc0 == 0xfe80;
+        let link_local = endpoint.address.is_unicast_link_local();
         let scope = if link_local { self.config.scope_id } else { 0 };
         SocketAddrV6::new(endpoint.address, endpoint.port, 0, scope)
     }
