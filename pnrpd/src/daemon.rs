@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ed25519_dalek::SigningKey;
 use pnrp_shared::ipc::{
     self, ErrorKind, FrameError, Request, Response, Status, HEADER_LEN, MAX_REGISTRATIONS,
     MAX_REGISTRATIONS_PER_USER,
@@ -25,6 +26,7 @@ use tracing::{debug, info, warn};
 
 use crate::cloud::node::{Cloud, CloudConfig, WallClock};
 use crate::cloud::ssdp;
+use crate::identity::{Identities, Identity, IdentityError, MAX_IDENTITIES_PER_USER};
 use crate::interfaces;
 use crate::node::{CloudScope, Event, Node, QueryId};
 use crate::store::{OwnedRegistration, Store, StoreError};
@@ -92,6 +94,9 @@ pub enum DaemonError {
     /// The state directory is unusable.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The identities in the state directory are unusable.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     /// The cloud's UDP port could not be opened.
     #[error("UDP port {port}: {message}")]
     Cloud {
@@ -129,10 +134,16 @@ pub async fn run(
     let started = Instant::now();
     let mut node = Node::new();
     node.handle_local_addresses(started, interfaces::local_addresses());
+    let mut identities = Identities::open(&settings.state_dir)?;
     let saved = store.load()?;
     info!(count = saved.len(), dir = %store.dir().display(), "loaded registrations");
     for saved in saved {
-        node.register(started, saved.registration, saved.owner);
+        let name = &saved.registration.name;
+        let identity = identity_key(&identities, name);
+        if name.is_secured() && identity.is_none() {
+            warn!(%name, "its identity is gone: other nodes will refuse this name's CPAs");
+        }
+        node.register(started, saved.registration, saved.owner, identity);
     }
 
     let mut io = match &settings.cloud {
@@ -164,7 +175,12 @@ pub async fn run(
                     tracing_queries.insert(query);
                     pending.insert(query, command.reply);
                 } else {
-                    handle_command(&mut node, &store, &mut pending, started, command);
+                    let mut state = State {
+                        node: &mut node,
+                        store: &store,
+                        identities: &mut identities,
+                    };
+                    handle_command(&mut state, &mut pending, started, command);
                 }
             }
             () = sleep_until(deadline), if deadline.is_some() => node.handle_timeout(Instant::now()),
@@ -421,9 +437,15 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// What a request may read and change.
+struct State<'a> {
+    node: &'a mut Node,
+    store: &'a Store,
+    identities: &'a mut Identities,
+}
+
 fn handle_command(
-    node: &mut Node,
-    store: &Store,
+    state: &mut State<'_>,
     pending: &mut HashMap<QueryId, oneshot::Sender<Response>>,
     started: Instant,
     Command {
@@ -432,6 +454,11 @@ fn handle_command(
         uid,
     }: Command,
 ) {
+    let State {
+        node,
+        store,
+        identities,
+    } = state;
     let now = Instant::now();
     let response = match request {
         Request::Resolve { name } => {
@@ -452,9 +479,11 @@ fn handle_command(
                 kind: ErrorKind::BadRequest,
                 message,
             },
-            Ok(registration) => match may_register(node, &registration.name, uid) {
+            Ok(registration) => match may_register(node, &registration.name, uid)
+                .and_then(|()| signing_identity(identities, &registration.name, uid))
+            {
                 Err(refusal) => refusal.into(),
-                Ok(()) => {
+                Ok(identity) => {
                     let mut saved = node.saved_registrations();
                     // Re-registering keeps the original owner (root may update anyone's name).
                     let owner = node.owner_of(&registration.name).unwrap_or(uid);
@@ -466,7 +495,7 @@ fn handle_command(
                     match store.save(&saved) {
                         Ok(()) => {
                             info!(name = %registration.name, owner, "registered");
-                            Response::Registered(node.register(now, registration, owner))
+                            Response::Registered(node.register(now, registration, owner, identity))
                         }
                         Err(error) => storage_error(error),
                     }
@@ -501,6 +530,50 @@ fn handle_command(
             kind: ErrorKind::Unavailable,
             message: "traceroute is handled by the driver loop".into(),
         },
+        Request::IdentityCreate { secret } => create_identity(node, identities, uid, secret),
+        Request::IdentityList => Response::Identities(
+            identities
+                .iter()
+                .filter(|(_, identity)| uid == 0 || identity.owner == uid)
+                .map(|(_, identity)| identity_info(node, identity))
+                .collect(),
+        ),
+        Request::IdentityExport { authority, secret } => {
+            match owned_identity(identities, &authority, uid) {
+                Err(refusal) => refusal.into(),
+                Ok(identity) if secret => Response::IdentitySecret {
+                    identity: identity_info(node, identity),
+                    secret: identity.key.to_bytes(),
+                },
+                Ok(identity) => Response::Identities(vec![identity_info(node, identity)]),
+            }
+        }
+        Request::IdentityDelete { authority } => {
+            match owned_identity(identities, &authority, uid) {
+                Err(refusal) => refusal.into(),
+                Ok(identity) => {
+                    let info = identity_info(node, identity);
+                    if !info.names.is_empty() {
+                        Response::Error {
+                            kind: ErrorKind::BadRequest,
+                            message: format!(
+                                "identity {authority} still publishes {}: unregister first",
+                                names_list(&info.names)
+                            ),
+                        }
+                    } else {
+                        let authority = identity.authority();
+                        match identities.remove(&authority) {
+                            Ok(()) => {
+                                info!(%authority, uid, "identity deleted");
+                                Response::IdentityDeleted
+                            }
+                            Err(error) => identity_storage_error(error),
+                        }
+                    }
+                }
+            }
+        }
         Request::Status => Response::Status(Status {
             version: env!("CARGO_PKG_VERSION").into(),
             uptime_secs: now.duration_since(started).as_secs(),
@@ -555,6 +628,142 @@ fn may_register(node: &Node, name: &pnrp_shared::PeerName, uid: u32) -> Result<(
         ));
     }
     Ok(())
+}
+
+/// The key of a secured name's identity, when this node has it.
+fn identity_key(identities: &Identities, name: &pnrp_shared::PeerName) -> Option<SigningKey> {
+    if !name.is_secured() {
+        return None;
+    }
+    identities
+        .get(&name.authority())
+        .map(|identity| identity.key.clone())
+}
+
+/// The key that signs `name`'s CPAs: none for an unsecured name (the node's key serves); for a
+/// secured name, the identity of its authority, which must be the caller's (or root's to use).
+fn signing_identity(
+    identities: &Identities,
+    name: &pnrp_shared::PeerName,
+    uid: u32,
+) -> Result<Option<SigningKey>, Refusal> {
+    if !name.is_secured() {
+        return Ok(None);
+    }
+    match identities.get(&name.authority()) {
+        Some(identity) if identity.owner == uid || uid == 0 => Ok(Some(identity.key.clone())),
+        _ => Err(Refusal(
+            ErrorKind::NoIdentity,
+            format!(
+                "{name} is a secured name: only the holder of identity {} may publish it, and \
+                 you have no such identity on this node (see `pnrpctl identity list`)",
+                name.authority()
+            ),
+        )),
+    }
+}
+
+/// An identity the caller may export or delete: its owner's, or any for root. Another user's
+/// identity is reported as missing, so that authorities cannot be probed.
+fn owned_identity<'a>(
+    identities: &'a Identities,
+    authority: &str,
+    uid: u32,
+) -> Result<&'a Identity, Refusal> {
+    let missing = || {
+        Refusal(
+            ErrorKind::NoIdentity,
+            format!("no identity {authority} of yours on this node"),
+        )
+    };
+    let parsed = match pnrp_shared::Authority::parse(authority) {
+        Ok(parsed @ pnrp_shared::Authority::Secured(_)) => parsed,
+        _ => {
+            return Err(Refusal(
+                ErrorKind::BadRequest,
+                format!("{authority:?} is not an authority (40 hex digits)"),
+            ))
+        }
+    };
+    identities
+        .get(&parsed)
+        .filter(|identity| identity.owner == uid || uid == 0)
+        .ok_or_else(missing)
+}
+
+fn create_identity(
+    node: &Node,
+    identities: &mut Identities,
+    uid: u32,
+    secret: Option<[u8; 32]>,
+) -> Response {
+    if uid != 0 && identities.owned_by(uid) >= MAX_IDENTITIES_PER_USER {
+        return Refusal(
+            ErrorKind::Quota,
+            format!(
+                "you already keep {MAX_IDENTITIES_PER_USER} identities, the most one user may; \
+                 delete one first"
+            ),
+        )
+        .into();
+    }
+    let secret = match secret.map_or_else(crate::store::random_bytes::<32>, Ok) {
+        Ok(secret) => secret,
+        Err(error) => {
+            return Response::Error {
+                kind: ErrorKind::Unavailable,
+                message: format!("no random key: {error}"),
+            }
+        }
+    };
+    let key = SigningKey::from_bytes(&secret);
+    if let Some(existing) = identities.get(&crate::identity::authority_of(&key)) {
+        if existing.owner != uid {
+            return Refusal(
+                ErrorKind::NotOwner,
+                "this key is already another user's identity on this node".into(),
+            )
+            .into();
+        }
+    }
+    match identities.insert(key, uid) {
+        Ok(identity) => {
+            info!(authority = %identity.authority(), uid, "identity created");
+            Response::Identities(vec![identity_info(node, &identity)])
+        }
+        Err(error) => identity_storage_error(error),
+    }
+}
+
+fn identity_info(node: &Node, identity: &Identity) -> ipc::IdentityInfo {
+    let authority = identity.authority();
+    ipc::IdentityInfo {
+        authority: authority.to_string(),
+        public_key: identity.key.verifying_key().to_bytes(),
+        owner: identity.owner,
+        names: node
+            .registrations()
+            .into_iter()
+            .map(|info| info.registration.name)
+            .filter(|name| name.authority() == authority)
+            .collect(),
+    }
+}
+
+fn names_list(names: &[pnrp_shared::PeerName]) -> String {
+    names
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn identity_storage_error(error: IdentityError) -> Response {
+    warn!(%error, "could not change an identity");
+    Response::Error {
+        kind: ErrorKind::Storage,
+        message: format!("nothing changed: {error}"),
+    }
 }
 
 fn storage_error(error: StoreError) -> Response {

@@ -10,6 +10,8 @@
 //!   persistence, shutdown.
 //! - [`store`] — registrations (with owners), the node key and remembered cloud nodes in the
 //!   state directory.
+//! - [`identity`] — the Ed25519 key pairs that own secured names, kept per user in the state
+//!   directory.
 //! - [`config`] — `/etc/pnrp/pnrpd.toml`.
 //! - [`interfaces`] — the machine's own addresses.
 //! - [`notify`] — sd_notify readiness.
@@ -24,6 +26,7 @@ pub mod client;
 pub mod cloud;
 pub mod config;
 pub mod daemon;
+pub mod identity;
 pub mod interfaces;
 pub mod node;
 pub mod notify;

@@ -17,6 +17,8 @@ use pnrp_shared::ipc::{
 };
 use pnrp_shared::PeerName;
 
+use ed25519_dalek::SigningKey;
+
 use crate::cloud::node::{Cloud, CloudEvent, Found, Publication};
 use crate::store::OwnedRegistration;
 use crate::wire::AppEndpoint;
@@ -75,6 +77,7 @@ pub const LOCAL_SOURCE: &str = "local";
 pub struct Node {
     registrations: BTreeMap<PeerName, Registration>,
     owners: HashMap<PeerName, u32>,
+    identities: HashMap<PeerName, SigningKey>,
     local_addresses: Vec<ScopedAddr>,
     events: VecDeque<Event>,
     next_query: u64,
@@ -185,6 +188,7 @@ impl Node {
             app_endpoints,
             comment: comment.filter(|comment| !comment.is_empty()),
             payload: registration.payload.clone(),
+            identity: self.identities.get(&registration.name).cloned(),
         }
     }
 
@@ -196,14 +200,19 @@ impl Node {
     }
 
     /// Publishes a name for local user `owner`, replacing an earlier registration of it on this
-    /// node.
+    /// node. A secured name's CPAs are signed by `identity`, the key its authority hashes.
     pub fn register(
         &mut self,
         now: Instant,
         registration: Registration,
         owner: u32,
+        identity: Option<SigningKey>,
     ) -> RegistrationInfo {
         self.owners.insert(registration.name.clone(), owner);
+        match identity {
+            Some(key) => self.identities.insert(registration.name.clone(), key),
+            None => self.identities.remove(&registration.name),
+        };
         let info = self.info(&registration);
         self.fresh.remove(&registration.name);
         self.publish(now, &registration);
@@ -216,6 +225,7 @@ impl Node {
     pub fn unregister(&mut self, now: Instant, name: &PeerName) -> bool {
         self.fresh.remove(name);
         self.owners.remove(name);
+        self.identities.remove(name);
         for slot in &mut self.clouds {
             slot.cloud.unregister(now, name);
         }
@@ -662,7 +672,7 @@ mod tests {
     fn resolves_registered_names_only() {
         let now = Instant::now();
         let mut node = Node::new();
-        node.register(now, registration("0.a", vec![addr("fd00::1", 0)]), 0);
+        node.register(now, registration("0.a", vec![addr("fd00::1", 0)]), 0, None);
         let records = resolve(&mut node, "0.a");
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].addresses, vec![addr("fd00::1", 0)]);
@@ -678,7 +688,7 @@ mod tests {
     fn automatic_addresses_follow_the_machine() {
         let now = Instant::now();
         let mut node = Node::new();
-        node.register(now, registration("0.auto", vec![]), 0);
+        node.register(now, registration("0.auto", vec![]), 0, None);
         assert!(
             resolve(&mut node, "0.auto").is_empty(),
             "no addresses known yet"
@@ -701,7 +711,7 @@ mod tests {
     fn reverse_lookup_respects_scopes() {
         let now = Instant::now();
         let mut node = Node::new();
-        node.register(now, registration("0.ll", vec![addr("fe80::9", 3)]), 0);
+        node.register(now, registration("0.ll", vec![addr("fe80::9", 3)]), 0, None);
         assert_eq!(node.names_at(&addr("fe80::9", 3)).len(), 1);
         assert_eq!(node.names_at(&addr("fe80::9", 0)).len(), 1);
         assert!(node.names_at(&addr("fe80::9", 4)).is_empty());

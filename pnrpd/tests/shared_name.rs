@@ -28,6 +28,7 @@ fn publication(name: &str, index: usize) -> Publication {
         }],
         comment: None,
         payload: None,
+        identity: None,
     }
 }
 

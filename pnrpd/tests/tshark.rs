@@ -722,6 +722,7 @@ fn sim_publication(name: &str, index: usize, comment: &str) -> Publication {
         }],
         comment: Some(comment.to_owned()),
         payload: None,
+        identity: None,
     }
 }
 

@@ -118,6 +118,40 @@ pub enum Request {
         /// The name to resolve.
         name: PeerName,
     },
+    /// Make an identity (an Ed25519 key pair) owned by the caller, for secured names: from a new
+    /// random key, or from `secret` (an exported identity being restored).
+    IdentityCreate {
+        /// The 32-byte Ed25519 secret key (RFC 8032 seed) to import, or `None` for a new key.
+        secret: Option<[u8; 32]>,
+    },
+    /// The caller's identities (every identity, for root).
+    IdentityList,
+    /// One identity, with its secret key when `secret` is set (its owner and root only).
+    IdentityExport {
+        /// Which identity: its authority, 40 hex digits.
+        authority: String,
+        /// Whether to include the secret key.
+        secret: bool,
+    },
+    /// Delete an identity (its owner and root only; refused while a name uses it).
+    IdentityDelete {
+        /// Which identity: its authority, 40 hex digits.
+        authority: String,
+    },
+}
+
+/// An identity: a key pair that owns the secured names `<authority>.<classifier>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityInfo {
+    /// SHA-1 of the 32-byte Ed25519 public key, 40 lowercase hex digits: the authority of the
+    /// secured names this identity owns.
+    pub authority: String,
+    /// The Ed25519 public key (RFC 8032 encoding), exactly the bytes the authority hashes.
+    pub public_key: [u8; 32],
+    /// The local user who owns it.
+    pub owner: u32,
+    /// Names this node publishes with it.
+    pub names: Vec<PeerName>,
 }
 
 /// A cloud, as `pnrpctl clouds` shows it.
@@ -337,6 +371,8 @@ pub enum ErrorKind {
     NotOwner,
     /// The caller already publishes as many names as one user may.
     Quota,
+    /// A secured name needs an identity of the caller's with its authority, and there is none.
+    NoIdentity,
 }
 
 /// What the daemon answers.
@@ -362,6 +398,17 @@ pub enum Response {
     Cache(Vec<CacheEntryInfo>),
     /// A traceroute's findings, one per cloud.
     Trace(Vec<TraceInfo>),
+    /// Identities (for create and export: the one concerned).
+    Identities(Vec<IdentityInfo>),
+    /// An exported identity with its secret key.
+    IdentitySecret {
+        /// The identity.
+        identity: IdentityInfo,
+        /// Its 32-byte Ed25519 secret key.
+        secret: [u8; 32],
+    },
+    /// The identity is deleted.
+    IdentityDeleted,
     /// The request failed.
     Error {
         /// What kind of failure.
@@ -469,6 +516,17 @@ mod tests {
             },
             Request::List,
             Request::Status,
+            Request::IdentityCreate {
+                secret: Some([7; 32]),
+            },
+            Request::IdentityList,
+            Request::IdentityExport {
+                authority: "ab".repeat(20),
+                secret: true,
+            },
+            Request::IdentityDelete {
+                authority: "ab".repeat(20),
+            },
         ];
         for request in requests {
             let frame = encode_frame(&request).unwrap();
@@ -478,6 +536,12 @@ mod tests {
             registration: registration(),
             published: registration().addresses,
             owner: 1000,
+        };
+        let identity = IdentityInfo {
+            authority: "ab".repeat(20),
+            public_key: [1; 32],
+            owner: 1000,
+            names: vec!["0.x".parse().unwrap()],
         };
         let responses = [
             Response::Resolved(vec![Record {
@@ -500,8 +564,14 @@ mod tests {
                 registrations: 1,
                 state_dir: "/var/lib/pnrp".into(),
             }),
+            Response::Identities(vec![identity.clone()]),
+            Response::IdentitySecret {
+                identity,
+                secret: [9; 32],
+            },
+            Response::IdentityDeleted,
             Response::Error {
-                kind: ErrorKind::BadRequest,
+                kind: ErrorKind::NoIdentity,
                 message: "no".into(),
             },
         ];

@@ -608,3 +608,140 @@ fn each_user_has_a_quota() {
     // Root is not bound by it.
     sandbox.ctl_ok(&["register", "0.root-extra", "--address", "fd70::9"]);
 }
+
+/// The authority of the identity a `pnrpctl --json identity create|export` printed.
+fn authority_of(json: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(json.trim()).expect("JSON");
+    value["authority"].as_str().expect("authority").to_owned()
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn secured_names_need_their_identity() {
+    let sandbox = sandbox();
+    let daemon = sandbox.start_daemon();
+    let me = unsafe { libc::geteuid() };
+    let authority = authority_of(&sandbox.ctl_ok(&["--json", "identity", "create"]));
+    assert_eq!(authority.len(), 40);
+    let key_file = sandbox
+        .state_dir()
+        .join(format!("identities/{me}/{authority}.pem"));
+    assert_eq!(mode_of(&key_file), 0o600, "the private key is private");
+    assert_eq!(mode_of(key_file.parent().unwrap()), 0o700);
+    let listed = sandbox.ctl_ok(&["identity", "list"]);
+    assert!(listed.contains(&authority), "{listed}");
+
+    // The identity publishes its secured names; a secured name without one is refused.
+    let name = format!("{authority}.web");
+    sandbox.ctl_ok(&["register", &name, "--address", "fd71::1"]);
+    assert!(sandbox.ctl_ok(&["resolve", &name]).contains("fd71::1"));
+    let stranger = format!("{}.web", "5".repeat(40));
+    let out = sandbox.ctl(&["register", &stranger, "--address", "fd71::1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is a secured name"),
+        "{}",
+        describe(&out)
+    );
+    // In use: not deleted.
+    let out = sandbox.ctl(&["identity", "delete", &authority]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unregister first"));
+    assert!(key_file.exists());
+
+    // Both survive a restart.
+    drop(daemon);
+    let _daemon = sandbox.start_daemon();
+    assert!(sandbox.ctl_ok(&["list"]).contains(&name));
+    assert!(sandbox
+        .ctl_ok(&["identity", "list"])
+        .contains(&format!("publishes: {name}")));
+
+    // Exported (privately, never over a file), deleted, imported again: the same authority.
+    let exported = sandbox.path().join("backup.pem");
+    let shown = sandbox.ctl_ok(&[
+        "--json",
+        "identity",
+        "export",
+        &authority,
+        "--secret-out",
+        exported.to_str().unwrap(),
+    ]);
+    assert_eq!(authority_of(&shown), authority);
+    assert_eq!(mode_of(&exported), 0o600);
+    let text = std::fs::read_to_string(&exported).unwrap();
+    assert!(text.starts_with("-----BEGIN PRIVATE KEY-----"), "{text}");
+    let again = sandbox.ctl(&[
+        "identity",
+        "export",
+        &authority,
+        "--secret-out",
+        exported.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(1), "{}", describe(&again));
+    sandbox.ctl_ok(&["unregister", &name]);
+    sandbox.ctl_ok(&["identity", "delete", &authority]);
+    assert!(!key_file.exists());
+    let out = sandbox.ctl(&["register", &name, "--address", "fd71::1"]);
+    assert_eq!(out.status.code(), Some(1), "gone with its identity");
+    let imported = sandbox.ctl_ok(&[
+        "--json",
+        "identity",
+        "create",
+        "--import",
+        exported.to_str().unwrap(),
+    ]);
+    assert_eq!(authority_of(&imported), authority);
+    sandbox.ctl_ok(&["register", &name, "--address", "fd71::2"]);
+    let garbage = sandbox.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a key").unwrap();
+    let out = sandbox.ctl(&["identity", "create", "--import", garbage.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an Ed25519 private key"));
+
+    if !pnrp_tests::harness::is_root() {
+        println!("not root: cannot act as another user; only the owner's own rights were checked");
+        return;
+    }
+    // Another user sees none of root's identities and cannot use, export or delete them…
+    let out = ctl_as_nobody(&sandbox, &["identity", "list"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&authority));
+    for args in [
+        &[
+            "register",
+            &format!("{authority}.other"),
+            "--address",
+            "fd71::6",
+        ][..],
+        &["identity", "export", &authority],
+        &["identity", "delete", &authority],
+    ] {
+        let out = ctl_as_nobody(&sandbox, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", describe(&out));
+    }
+    // …but makes and uses their own, which root may use too.
+    let out = ctl_as_nobody(&sandbox, &["--json", "identity", "create"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let theirs = authority_of(&String::from_utf8_lossy(&out.stdout));
+    assert!(sandbox
+        .state_dir()
+        .join(format!("identities/65534/{theirs}.pem"))
+        .exists());
+    let out = ctl_as_nobody(
+        &sandbox,
+        &["register", &format!("{theirs}.svc"), "--address", "fd71::7"],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(sandbox.ctl_ok(&["identity", "list"]).contains(&theirs));
+    sandbox.ctl_ok(&["unregister", &format!("{theirs}.svc")]);
+    sandbox.ctl_ok(&["identity", "delete", &theirs]);
+}

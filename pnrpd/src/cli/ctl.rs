@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::identity::IdentityCommand;
 use crate::client::{self, ClientError};
 use crate::interfaces::interface_index;
 use clap::{Parser, Subcommand};
@@ -17,7 +18,7 @@ use pnrp_shared::ipc::{
 use pnrp_shared::{host_name_of, hostname, peer_name_of_host, PeerName};
 use serde_json::json;
 
-const EXIT_ERROR: u8 = 1;
+pub(super) const EXIT_ERROR: u8 = 1;
 const EXIT_NOT_FOUND: u8 = 3;
 const EXIT_UNREACHABLE: u8 = 4;
 
@@ -27,13 +28,13 @@ const EXIT_UNREACHABLE: u8 = 4;
     version,
     after_help = "Exit codes: 0 success, 1 error, 2 bad usage, 3 not found, 4 pnrpd unreachable."
 )]
-struct Args {
+pub(super) struct Args {
     /// The daemon's socket
     #[arg(long, global = true, env = "PNRP_SOCKET", default_value = DEFAULT_SOCKET_PATH)]
     socket: PathBuf,
     /// Print data as JSON
     #[arg(long, global = true)]
-    json: bool,
+    pub(super) json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -127,6 +128,11 @@ enum Command {
         /// A peer name or a host name under pnrp.net
         name: String,
     },
+    /// Manage identities: the key pairs that own secured names (<authority>.<classifier>)
+    Identity {
+        #[command(subcommand)]
+        action: IdentityCommand,
+    },
 }
 
 /// `--protocol` values.
@@ -145,7 +151,7 @@ impl From<ProtocolArg> for Protocol {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
@@ -215,9 +221,9 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     }
 }
 
-type Failure = (u8, String);
+pub(super) type Failure = (u8, String);
 
-fn ask(args: &Args, request: &Request) -> Result<Response, Failure> {
+pub(super) fn ask(args: &Args, request: &Request) -> Result<Response, Failure> {
     match client::request(&args.socket, request, Duration::from_secs(10)) {
         Ok(Response::Error { kind, message }) => {
             let code = match kind {
@@ -256,7 +262,7 @@ fn read_payload(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
     })
 }
 
-fn unexpected(response: Response) -> Failure {
+pub(super) fn unexpected(response: Response) -> Failure {
     (
         EXIT_ERROR,
         format!("unexpected answer from pnrpd: {response:?}"),
@@ -265,6 +271,7 @@ fn unexpected(response: Response) -> Failure {
 
 fn run(args: &Args) -> Result<(), Failure> {
     match &args.command {
+        Command::Identity { action } => super::identity::run(args, action)?,
         Command::Register {
             peer_name,
             addresses,

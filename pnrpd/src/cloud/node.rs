@@ -109,6 +109,9 @@ pub struct Publication {
     pub comment: Option<String>,
     /// The extended payload (1 to 4096 bytes), served on INQUIREs with the X flag.
     pub payload: Option<Vec<u8>>,
+    /// A secured name's identity, which signs its CPAs and payload; `None` signs with the node's
+    /// own key (enough for an unsecured name, which any key may publish).
+    pub identity: Option<SigningKey>,
 }
 
 /// One registration found by a resolve.
@@ -282,6 +285,11 @@ fn matches(candidate: &PnrpId, target: &PnrpId, criteria: ResolveCriteria) -> bo
 
 fn closer(a: &PnrpId, b: &PnrpId, target: &PnrpId) -> bool {
     a.distance(target) < b.distance(target)
+}
+
+/// What signs a local registration's CPAs: its identity, else the node's key.
+fn signing_key<'a>(config: &'a CloudConfig, local: &'a Local) -> &'a SigningKey {
+    local.publication.identity.as_ref().unwrap_or(&config.key)
 }
 
 fn one() -> PnrpId {
@@ -776,7 +784,7 @@ impl Cloud {
             // X only when the payload rides along: a validator then requires it (§3.1.5.7).
             fields.has_extended_payload = with_payload && local.publication.payload.is_some();
         }
-        Cpa::sign(fields, &self.config.key)
+        Cpa::sign(fields, signing_key(&self.config, local))
     }
 
     /// Submits a route entry for the cache: it enters only after answering an INQUIRE
@@ -1162,7 +1170,7 @@ impl Cloud {
                     nonce,
                     data: ExtendedData::Binary(data),
                 };
-                ExtendedPayload::sign(fields, &self.config.key)
+                ExtendedPayload::sign(fields, signing_key(&self.config, &local))
             });
         let buffer = AuthorityBuffer {
             leaf_set: false,

@@ -136,6 +136,7 @@ pub fn run(scenario: &Scenario) -> Outcome {
                     }],
                     comment: None,
                     payload: None,
+                    identity: None,
                 },
             )
         });
