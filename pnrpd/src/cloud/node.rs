@@ -822,7 +822,9 @@ impl Cloud {
             return;
         }
         let Some(&to) = endpoints.first() else { return };
-        let need_cpa = !self.locals.is_empty() && self.cache.would_be_leaf(&entry.pnrp_id);
+        // Every admission proves the ID with a CPA signed under a fresh nonce: without one, any
+        // node could point a secured name's ID at itself in our cache (docs/PROTOCOL.md).
+        let need_cpa = true;
         let mut nonce = [0; 16];
         self.rng.fill_bytes(&mut nonce);
         let inquire = Inquire {
@@ -1652,21 +1654,14 @@ impl Cloud {
         if let Some(entry) = learned {
             let endpoints = self.entry_endpoints(&entry);
             if !self.locals.contains_key(&entry.pnrp_id) {
-                if let Some(known) = self.cache.get(&entry.pnrp_id) {
-                    if known.endpoints == endpoints {
+                match self.cache.get(&entry.pnrp_id) {
+                    Some(known) if known.endpoints == endpoints => {
                         let mut refreshed = known.clone();
                         refreshed.last_seen = now;
                         self.cache.insert(refreshed);
                     }
-                } else if !self.cache.would_be_leaf(&entry.pnrp_id) || self.locals.is_empty() {
-                    self.cache.insert(CacheEntry {
-                        id: entry.pnrp_id,
-                        endpoints,
-                        last_seen: now,
-                    });
-                } else {
-                    // Leaf-set candidates must bring a CPA: validate them the full way.
-                    self.submit(now, entry, from, Vec::new());
+                    // Answering a LOOKUP proves an address, not an ID: a newcomer brings a CPA.
+                    _ => self.submit(now, entry, from, Vec::new()),
                 }
             }
         }
@@ -1725,8 +1720,13 @@ impl Cloud {
                 });
                 let publisher = entry.clone();
                 let first = resolve.found.len() == 1;
-                // A publisher that just proved itself with a valid CPA is worth caching.
-                if !self.locals.contains_key(&publisher.pnrp_id) {
+                // A publisher that just proved itself with a valid CPA is worth caching, at the
+                // addresses its CPA signs (a relay that forwarded the CPA is not the publisher).
+                let signed_here = fields
+                    .service_addresses
+                    .iter()
+                    .any(|endpoint| endpoint.address == *from.ip() && endpoint.port == from.port());
+                if signed_here && !self.locals.contains_key(&publisher.pnrp_id) {
                     let endpoints = self.entry_endpoints(&publisher);
                     let id = publisher.pnrp_id;
                     self.cache.insert(CacheEntry {
