@@ -42,7 +42,7 @@ fn config(index: usize, start: Instant) -> CloudConfig {
 
 #[derive(Debug)]
 enum Participant {
-    Honest(SimNode),
+    Honest(Box<SimNode>),
     Hostile(Box<Attacker>, SocketAddrV6),
 }
 
@@ -154,7 +154,10 @@ fn an_attacker_cannot_take_a_secured_name() {
                 identity: None,
             },
         );
-        network.add(Participant::Honest(SimNode::new(address(index), cloud)));
+        network.add(Participant::Honest(Box::new(SimNode::new(
+            address(index),
+            cloud,
+        ))));
         network.run_for(Duration::from_millis(200));
     }
     network.run_for(Duration::from_secs(20));
