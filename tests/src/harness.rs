@@ -382,3 +382,34 @@ impl Drop for Daemon {
         }
     }
 }
+
+/// Runs a `tests/scripts/` host scenario (`SCRIPT MULTICALL LIBDIR`) inside private mount and
+/// network namespaces (through a user namespace when not root), so that every host namespace it
+/// makes hangs off a private network, never off the machine's. Prints its report and asserts
+/// that it ends with "N passed, 0 failed".
+pub fn run_host_scenario(script: &str, multicall: &str) {
+    let libdir = TempDir::new("scenario-lib");
+    std::os::unix::fs::symlink(nss_library(), libdir.path().join("libnss_pnrp.so.2"))
+        .expect("link the NSS module");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(script);
+    let mut command = Command::new("unshare");
+    if !is_root() {
+        command.args(["--user", "--map-root-user"]);
+    }
+    command.args(["--mount", "--net", "--propagation", "private", "--", "bash"]);
+    command.arg(&script).arg(multicall).arg(libdir.path());
+    let output = run_with_timeout(command);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .ends_with(" passed, 0 failed"),
+        "{stdout}"
+    );
+}

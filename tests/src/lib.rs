@@ -1,6 +1,7 @@
 //! End-to-end test support for pnrp: real `pnrpd` processes, real glibc, namespaces.
 //!
 //! Layout:
+//! - [`attacker`] — the `attacker` program of `pnrp-multicall`: a hostile cloud node.
 //! - [`gai`] — the `gai` program of `pnrp-multicall`, a client of glibc's resolver.
 //! - [`harness`] — temporary sandboxes (their own `nsswitch.conf`, `/etc/hosts`, `/run`), daemons
 //!   started and stopped, and commands run inside mount (and network) namespaces.
@@ -12,5 +13,6 @@
 //!
 //! A test that cannot make its namespaces fails with the reason; nothing is skipped.
 
+pub mod attacker;
 pub mod gai;
 pub mod harness;

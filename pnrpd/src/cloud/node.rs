@@ -423,6 +423,9 @@ impl Cloud {
     /// our own route entry (§3.2.4.1). Alone (empty cache) it waits for the first neighbour.
     fn announce(&mut self, now: Instant) {
         if self.cache.is_empty() {
+            // A seed that had nothing to advertise when we joined may have now: ask again at
+            // once rather than at the next maintenance (15 s).
+            self.join(now);
             return;
         }
         let waiting: Vec<PnrpId> = self
