@@ -45,6 +45,8 @@ const ADDRESS_REFRESH: Duration = Duration::from_secs(2);
 
 /// Every this many address refreshes (30 s), the cloud's cache is remembered for the next start.
 const PEERS_SAVE_TICKS: u64 = 15;
+/// Most peers whose local address is remembered for replies (the table is emptied when full).
+const MAX_PEERS_TRACKED: usize = 4096;
 /// Most remembered cloud nodes.
 const MAX_SAVED_PEERS: usize = 64;
 
@@ -194,8 +196,16 @@ pub async fn run(
                     save_peers(&node, &store);
                 }
             }
-            received = receive(io.as_ref().map(|io| &io.udp), &mut datagram) => {
-                if let Ok((length, SocketAddr::V6(from))) = received {
+            received = receive_cloud(io.as_ref().map(|io| &io.udp), &mut datagram) => {
+                if let (Ok((length, from, local)), Some(io)) = (received, &mut io) {
+                    if let Some(local) = local {
+                        if io.reached_at.len() >= MAX_PEERS_TRACKED
+                            && !io.reached_at.contains_key(&from)
+                        {
+                            io.reached_at.clear();
+                        }
+                        io.reached_at.insert(from, local);
+                    }
                     if let Some(cloud) = node.cloud_for(&from) {
                         node.handle_datagram(Instant::now(), cloud, from, &datagram[..length]);
                     }
@@ -249,6 +259,8 @@ pub async fn run(
 #[derive(Debug)]
 struct CloudIo {
     udp: UdpSocket,
+    /// The local address each peer last reached us at: replies leave from it.
+    reached_at: HashMap<SocketAddrV6, std::net::Ipv6Addr>,
     ssdp: Option<UdpSocket>,
     joined: std::collections::HashSet<u32>,
     key: [u8; 32],
@@ -335,8 +347,10 @@ fn open_cloud(
             seeds.push(peer);
         }
     }
+    crate::udp::enable_destination_info(&udp).map_err(|error| cloud_error(error.to_string()))?;
     let mut io = CloudIo {
         udp,
+        reached_at: HashMap::new(),
         ssdp,
         joined: Default::default(),
         key: store.node_key()?,
@@ -402,7 +416,8 @@ fn open_link_local_clouds(node: &mut Node, io: &mut CloudIo, now: Instant) {
 fn flush(node: &mut Node, io: &CloudIo) {
     while let Some((_, to, bytes)) = node.poll_transmit() {
         // UDP may drop; PNRP retransmits what matters.
-        if let Err(error) = io.udp.try_send_to(&bytes, SocketAddr::V6(to)) {
+        let source = io.reached_at.get(&to).copied();
+        if let Err(error) = crate::udp::send_from(&io.udp, &bytes, to, source) {
             debug!(%error, %to, "send failed");
         }
     }
@@ -418,6 +433,16 @@ fn flush(node: &mut Node, io: &CloudIo) {
                 debug!(%error, link, "SSDP search not sent");
             }
         }
+    }
+}
+
+async fn receive_cloud(
+    socket: Option<&UdpSocket>,
+    buffer: &mut [u8],
+) -> std::io::Result<(usize, SocketAddrV6, Option<std::net::Ipv6Addr>)> {
+    match socket {
+        Some(socket) => crate::udp::receive(socket, buffer).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -15,6 +15,8 @@
 //! - [`config`] — `/etc/pnrp/pnrpd.toml`.
 //! - [`interfaces`] — the machine's own addresses.
 //! - [`notify`] — sd_notify readiness.
+//! - [`udp`] — the cloud socket's `recvmsg`/`sendmsg` with `IPV6_PKTINFO`: replies leave from
+//!   the address the question reached.
 //! - [`wire`] — the PNRP wire codec ([MS-PNRP] §2): messages, CPAs and their Ed25519 signatures,
 //!   AUTHORITY fragmentation; the one place untrusted UDP bytes are decoded.
 //! - [`client`] — the blocking socket client used by `pnrpctl`.
@@ -31,4 +33,5 @@ pub mod interfaces;
 pub mod node;
 pub mod notify;
 pub mod store;
+pub mod udp;
 pub mod wire;
