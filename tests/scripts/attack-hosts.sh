@@ -141,9 +141,14 @@ sleep 3
 
 authority=$(ctl 2 --json identity create | python3 -c 'import json,sys; print(json.load(sys.stdin)["authority"])')
 name="$authority.bank"
-check "h2 publishes $name with its identity" ctl 2 register "$name" --address fd73::2 --port 443
+head -c 2500 /dev/urandom >"$work/payload"
+check "h2 publishes $name with its identity" ctl 2 register "$name" --address fd73::2 --port 443 \
+    --payload-file "$work/payload"
 check "h3 resolves it before the attack" until_ok 30 resolves_only 3 "$name" fd73::2
 check "h4 resolves it before the attack" until_ok 30 resolves_only 4 "$name" fd73::2
+check "its payload arrives, signed with the identity" sh -c \
+    "'$multicall' pnrpctl --socket '$work/h4.sock' resolve '$name' --payload-out '$work/payload.out' \
+    >/dev/null && cmp '$work/payload' '$work/payload.out'"
 
 ip netns exec h5 "$multicall" attacker --bind "[fd73::5]:3540" --seed "[fd73::1]:3540" \
     --name "$name" --target "[fd73::1]:3540" --target "[fd73::2]:3540" \
