@@ -228,7 +228,7 @@ check "nsswitch.sh: missing file fails" bash -c "! '$here/nsswitch.sh' add '$T/n
 
 # The linter is part of the test: without it this check fails, loudly, rather than being skipped.
 command -v shellcheck >/dev/null || echo "shellcheck is not installed (apt-get install shellcheck)"
-check "shellcheck clean" bash -c "cd '$here' && shellcheck -x install.sh uninstall.sh nsswitch.sh test.sh ../demo.sh"
+check "shellcheck clean" bash -c "cd '$here' && shellcheck -x install.sh uninstall.sh nsswitch.sh test.sh ../demo.sh ../tests/scripts/*.sh"
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -13,93 +13,19 @@
 set -uo pipefail
 multicall=$1
 libdir=$2
-passed=0 failed=0
-work=$(mktemp -d /tmp/pnrp-attack.XXXXXX)
-pids=()
+prefix=fd73
+# shellcheck source-path=SCRIPTDIR source=hosts-lib.sh
+source "$(dirname "$0")/hosts-lib.sh"
 
-cleanup() {
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-check() {
-    local what=$1
-    shift
-    if "$@" >>"$work/log" 2>&1; then
-        passed=$((passed + 1))
-        echo "ok: $what"
-    else
-        failed=$((failed + 1))
-        echo "FAILED: $what"
-        tail -n 20 "$work/log" | sed 's/^/    /'
-        for log in "$work"/pnrpd*.log; do
-            echo "    --- $log"
-            grep -v DEBUG "$log" | tail -n 5 | sed 's/^/    /'
-        done
-    fi
-}
-
-mount -t tmpfs tmpfs /run
-mkdir -p /run/netns
-ip link set lo up
-ip link add br0 type bridge
-ip link set br0 up
-echo "hosts: files pnrp [!UNAVAIL=return] dns" >"$work/nsswitch.conf"
-echo "nameserver 127.0.0.1" >"$work/resolv.conf"
 # No freshness window: every resolve goes to the cloud, where the attacker is.
 echo "freshness_secs = 0" >"$work/pnrpd.toml"
-
-for host in 1 2 3 4 5; do
-    ip netns add "h$host"
-    ip link add "v$host" type veth peer name "e$host"
-    ip link set "e$host" netns "h$host"
-    ip link set "v$host" master br0 up
-    ip -n "h$host" link set lo up
-    ip -n "h$host" link set "e$host" up
-    ip -n "h$host" addr add "fd73::$host/64" dev "e$host" nodad
-done
+daemon_flags=(--config "$work/pnrpd.toml" --no-discovery)
+make_hosts 5
 # A second address on h2, as SLAAC's temporary addresses give most hosts: replies must still
 # leave from the address each question reached.
 ip -n h2 addr add fd73::22/64 dev e2 nodad
 sleep 1
 
-start_daemon() {
-    local host=$1
-    shift
-    ip netns exec "h$host" "$multicall" pnrpd --config "$work/pnrpd.toml" --no-discovery \
-        --log-level pnrpd=debug --socket "$work/h$host.sock" --state-dir "$work/state$host" "$@" \
-        >>"$work/pnrpd$host.log" 2>&1 &
-    pids[host]=$!
-    for _ in $(seq 200); do
-        [ -S "$work/h$host.sock" ] && return 0
-        sleep 0.05
-    done
-    echo "pnrpd on h$host did not start"; cat "$work/pnrpd$host.log"; return 1
-}
-ctl() {
-    local host=$1
-    shift
-    "$multicall" pnrpctl --socket "$work/h$host.sock" "$@"
-}
-on_host() {
-    local host=$1
-    shift
-    # shellcheck disable=SC2016 # expanded by the inner shell
-    ip netns exec "h$host" unshare --mount sh -c '
-        mount --bind "$0/nsswitch.conf" /etc/nsswitch.conf
-        mount --bind "$0/resolv.conf" /etc/resolv.conf
-        exec "$@"' "$work" env PNRP_SOCKET="$work/h$host.sock" LD_LIBRARY_PATH="$libdir" "$@"
-}
-until_ok() {
-    local deadline=$(($(date +%s) + $1))
-    shift
-    until "$@"; do
-        [ "$(date +%s)" -ge "$deadline" ] && return 1
-        sleep 0.5
-    done
-}
 # resolves_only HOST NAME ADDRESS: the cloud's answer lists ADDRESS and no other address.
 resolves_only() {
     local out
@@ -180,5 +106,4 @@ echo "CPAs rejected by the honest hosts: $rejected"
 check "the honest hosts rejected the attacker's CPAs" test "$rejected" -gt 0
 check "every honest daemon is still running" sh -c "kill -0 ${pids[1]} ${pids[2]} ${pids[3]} ${pids[4]}"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -1,0 +1,117 @@
+# shellcheck shell=bash disable=SC2154 # multicall, libdir, prefix: set by the scenario
+# What the host scenarios share (sourced by cloud-hosts.sh and attack-hosts.sh): hosts h1…hN in
+# network namespaces on a bridge, one pnrpd each, checks that report "ok"/"FAILED" and a final
+# "N passed, M failed". The scenario sets `multicall`, `libdir` and `prefix` (e.g. fd71) first
+# and runs inside private mount and network namespaces, so that every host namespace hangs off a
+# private network, never off the machine's.
+
+passed=0 failed=0
+work=$(mktemp -d /tmp/pnrp-hosts.XXXXXX)
+pids=()
+# Extra flags for every pnrpd (a scenario may add some).
+daemon_flags=(--config /dev/null)
+
+cleanup() {
+    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The last lines of every daemon's log.
+show_logs() {
+    for log in "$work"/pnrpd*.log; do
+        echo "    --- $log"
+        grep -v DEBUG "$log" | tail -n 5 | sed 's/^/    /'
+    done
+}
+
+# What a failed check prints after its own output (a scenario may redefine it).
+on_failure() { show_logs; }
+
+# check WHAT CMD...: run CMD, report it, keep its output in $work/log.
+check() {
+    local what=$1
+    shift
+    if "$@" >>"$work/log" 2>&1; then
+        passed=$((passed + 1))
+        echo "ok: $what"
+    else
+        failed=$((failed + 1))
+        echo "FAILED: $what"
+        tail -n 20 "$work/log" | sed 's/^/    /'
+        on_failure
+    fi
+}
+
+# finish: the summary line and the exit status.
+finish() {
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+}
+
+# make_hosts N: hosts h1…hN on bridge br0, host i at ${prefix}::i/64. `ip netns` keeps its
+# handles in /run/netns: a private /run, so nothing leaks out.
+make_hosts() {
+    mount -t tmpfs tmpfs /run
+    mkdir -p /run/netns
+    ip link set lo up
+    ip link add br0 type bridge
+    ip link set br0 up
+    echo "hosts: files pnrp [!UNAVAIL=return] dns" >"$work/nsswitch.conf"
+    echo "nameserver 127.0.0.1" >"$work/resolv.conf"
+    local host
+    for host in $(seq "$1"); do
+        ip netns add "h$host"
+        ip link add "v$host" type veth peer name "e$host"
+        ip link set "e$host" netns "h$host"
+        ip link set "v$host" master br0 up
+        ip -n "h$host" link set lo up
+        ip -n "h$host" link set "e$host" up
+        ip -n "h$host" addr add "${prefix}::$host/64" dev "e$host" nodad
+    done
+}
+
+# start_daemon HOST [FLAGS…]: pnrpd on HOST, waiting for its socket.
+start_daemon() {
+    local host=$1
+    shift
+    ip netns exec "h$host" "$multicall" pnrpd "${daemon_flags[@]}" --log-level pnrpd=debug \
+        --socket "$work/h$host.sock" --state-dir "$work/state$host" "$@" \
+        >>"$work/pnrpd$host.log" 2>&1 &
+    pids[host]=$!
+    for _ in $(seq 200); do
+        [ -S "$work/h$host.sock" ] && return 0
+        sleep 0.05
+    done
+    echo "pnrpd on h$host did not start"; cat "$work/pnrpd$host.log"; return 1
+}
+
+# ctl HOST ARGS…: pnrpctl against HOST's daemon.
+ctl() {
+    local host=$1
+    shift
+    "$multicall" pnrpctl --socket "$work/h$host.sock" "$@"
+}
+
+# on_host HOST CMD…: CMD on HOST, resolving through glibc with its own nsswitch.conf and its
+# daemon's socket.
+on_host() {
+    local host=$1
+    shift
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    ip netns exec "h$host" unshare --mount sh -c '
+        mount --bind "$0/nsswitch.conf" /etc/nsswitch.conf
+        mount --bind "$0/resolv.conf" /etc/resolv.conf
+        exec "$@"' "$work" env PNRP_SOCKET="$work/h$host.sock" LD_LIBRARY_PATH="$libdir" "$@"
+}
+
+# until_ok SECONDS CMD…: retry CMD until it succeeds or SECONDS pass.
+until_ok() {
+    local deadline=$(($(date +%s) + $1))
+    shift
+    until "$@"; do
+        [ "$(date +%s)" -ge "$deadline" ] && return 1
+        sleep 0.5
+    done
+}
