@@ -45,6 +45,53 @@ const ADDRESS_REFRESH: Duration = Duration::from_secs(2);
 const PEERS_SAVE_TICKS: u64 = 15;
 /// Most remembered cloud nodes.
 const MAX_SAVED_PEERS: usize = 64;
+/// Every this many address refreshes (30 s), at most one line sums up the datagrams dropped
+/// since the last one: hostile input never costs one log line per datagram.
+const DROP_SUMMARY_TICKS: u64 = 15;
+
+/// Counts of dropped or failed datagrams, summed over the clouds, logged as one line per
+/// [`DROP_SUMMARY_TICKS`] when they grew.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Drops {
+    malformed: u64,
+    rate_limited: u64,
+    withheld: u64,
+    bad_cpas: u64,
+    send_failed: u64,
+}
+
+impl Drops {
+    fn now(node: &Node, send_failed: u64) -> Drops {
+        let mut drops = Drops {
+            send_failed,
+            ..Drops::default()
+        };
+        for (_, _, cloud) in node.clouds() {
+            let stats = cloud.stats();
+            drops.malformed += stats.malformed;
+            drops.rate_limited += stats.rate_limited;
+            drops.withheld += stats.withheld;
+            drops.bad_cpas += stats.bad_cpas;
+        }
+        drops
+    }
+
+    /// Logs what grew since `self` (one line, or none), and becomes `current`.
+    fn summarize(&mut self, current: Drops) {
+        if current != *self {
+            warn!(
+                malformed = current.malformed - self.malformed,
+                rate_limited = current.rate_limited - self.rate_limited,
+                withheld = current.withheld - self.withheld,
+                bad_cpas = current.bad_cpas - self.bad_cpas,
+                send_failed = current.send_failed - self.send_failed,
+                "datagrams dropped in the last {} s",
+                ADDRESS_REFRESH.as_secs() * DROP_SUMMARY_TICKS
+            );
+        }
+        *self = current;
+    }
+}
 
 /// Remembers the clouds' cached nodes, so that a restart rejoins without seeds.
 fn save_peers(node: &Node, store: &Store) {
@@ -152,6 +199,8 @@ pub async fn run(
     let mut tracing_queries: std::collections::HashSet<QueryId> = Default::default();
     let mut refresh = tokio::time::interval(ADDRESS_REFRESH);
     let mut refreshes: u64 = 0;
+    let mut send_failed: u64 = 0;
+    let mut drops = Drops::default();
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     loop {
@@ -177,6 +226,9 @@ pub async fn run(
                 if refreshes % PEERS_SAVE_TICKS == 0 {
                     save_peers(&node, &store);
                 }
+                if refreshes % DROP_SUMMARY_TICKS == 0 {
+                    drops.summarize(Drops::now(&node, send_failed));
+                }
             }
             received = receive(io.as_ref().map(|io| &io.udp), &mut datagram) => {
                 if let Ok((length, SocketAddr::V6(from))) = received {
@@ -196,7 +248,7 @@ pub async fn run(
             }
         }
         if let Some(io) = &io {
-            flush(&mut node, io);
+            send_failed += flush(&mut node, io);
         }
         while let Some(event) = node.poll_event() {
             match event {
@@ -382,12 +434,14 @@ fn open_link_local_clouds(node: &mut Node, io: &mut CloudIo, now: Instant) {
     }
 }
 
-/// Sends what the node queued: PNRP datagrams, SSDP searches.
-fn flush(node: &mut Node, io: &CloudIo) {
+/// Sends what the node queued: PNRP datagrams, SSDP searches. Returns how many PNRP datagrams
+/// could not be sent (counted, not logged one by one: see [`Drops`]).
+fn flush(node: &mut Node, io: &CloudIo) -> u64 {
+    let mut failed = 0;
     while let Some((_, to, bytes)) = node.poll_transmit() {
         // UDP may drop; PNRP retransmits what matters.
-        if let Err(error) = io.udp.try_send_to(&bytes, SocketAddr::V6(to)) {
-            debug!(%error, %to, "send failed");
+        if io.udp.try_send_to(&bytes, SocketAddr::V6(to)).is_err() {
+            failed += 1;
         }
     }
     while let Some((interface, bytes)) = node.poll_ssdp() {
@@ -403,6 +457,7 @@ fn flush(node: &mut Node, io: &CloudIo) {
             }
         }
     }
+    failed
 }
 
 async fn receive(
