@@ -45,6 +45,11 @@ const ADDRESS_REFRESH: Duration = Duration::from_secs(2);
 const PEERS_SAVE_TICKS: u64 = 15;
 /// Most remembered cloud nodes.
 const MAX_SAVED_PEERS: usize = 64;
+/// Datagrams taken from the UDP socket in one round of the driver's loop, at most.
+const RECEIVE_BATCH: usize = 64;
+/// The UDP socket's receive buffer asked for: bursts wait there rather than being dropped (the
+/// kernel may grant less: net.core.rmem_max).
+const RECEIVE_BUFFER: usize = 1 << 20;
 /// Every this many address refreshes (30 s), at most one line sums up the datagrams dropped
 /// since the last one: hostile input never costs one log line per datagram.
 const DROP_SUMMARY_TICKS: u64 = 15;
@@ -236,6 +241,21 @@ pub async fn run(
                         node.handle_datagram(Instant::now(), cloud, from, &datagram[..length]);
                     }
                 }
+                // Under a flood, take what else is queued without a round of the loop each.
+                if let Some(io) = &io {
+                    for _ in 0..RECEIVE_BATCH {
+                        match io.udp.try_recv_from(&mut datagram) {
+                            Ok((length, SocketAddr::V6(from))) => {
+                                if let Some(cloud) = node.cloud_for(&from) {
+                                    let bytes = &datagram[..length];
+                                    node.handle_datagram(Instant::now(), cloud, from, bytes);
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                }
             }
             received = receive(io.as_ref().and_then(|io| io.ssdp.as_ref()), &mut announcement) => {
                 if let (Ok((length, SocketAddr::V6(from))), Some(io)) = (received, &io) {
@@ -325,6 +345,10 @@ fn udp_socket(port: u16, shared: bool) -> std::io::Result<UdpSocket> {
     let socket = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None)?;
     socket.set_only_v6(true)?;
     socket.set_nonblocking(true)?;
+    if !shared {
+        // Best effort: a smaller buffer only means earlier drops under load.
+        let _ = socket.set_recv_buffer_size(RECEIVE_BUFFER);
+    }
     if shared {
         // Port 1900 belongs to every SSDP speaker on the machine.
         socket.set_reuse_address(true)?;
