@@ -11,79 +11,28 @@
 set -uo pipefail
 multicall=$1
 libdir=$2
-passed=0 failed=0
-work=$(mktemp -d /tmp/pnrp-cloud.XXXXXX)
-pids=()
+# shellcheck source=SCRIPTDIR/hosts-lib.sh
+. "$(dirname "$0")/hosts-lib.sh"
 
-cleanup() {
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-check() {
-    local what=$1
-    shift
-    if "$@" >>"$work/log" 2>&1; then
-        passed=$((passed + 1))
-        echo "ok: $what"
-    else
-        failed=$((failed + 1))
-        echo "FAILED: $what"
-        tail -n 20 "$work/log" | sed 's/^/    /'
-        for host in 1 2 3 4 5; do
-            echo "    --- h$host cache"
-            ctl "$host" cache 2>&1 | sed 's/^/    /'
-        done
-        for log in "$work"/pnrpd*.log; do
-            echo "    --- $log"
-            grep -v DEBUG "$log" | tail -n 5 | sed 's/^/    /'
-        done
-    fi
+on_failure() {
+    for host in 1 2 3 4 5; do
+        echo "    --- h$host cache"
+        ctl "$host" cache 2>&1 | sed 's/^/    /'
+    done
+    for log in "$work"/pnrpd*.log; do
+        echo "    --- $log"
+        grep -v DEBUG "$log" | tail -n 5 | sed 's/^/    /'
+    done
 }
 
-# `ip netns` keeps its handles in /run/netns: a private /run, so nothing leaks out.
-mount -t tmpfs tmpfs /run
-mkdir -p /run/netns
-ip link set lo up
-ip link add br0 type bridge
-ip link set br0 up
+setup_network
 echo "hosts: files pnrp [!UNAVAIL=return] dns" >"$work/nsswitch.conf"
 echo "nameserver 127.0.0.1" >"$work/resolv.conf"
 
-start_daemon() {
-    local host=$1
-    shift
-    ip netns exec "h$host" "$multicall" pnrpd --config /dev/null --log-level pnrpd=debug \
-        --socket "$work/h$host.sock" --state-dir "$work/state$host" "$@" \
-        >>"$work/pnrpd$host.log" 2>&1 &
-    pids[host]=$!
-    for _ in $(seq 200); do
-        [ -S "$work/h$host.sock" ] && return 0
-        sleep 0.05
-    done
-    echo "pnrpd on h$host did not start"; cat "$work/pnrpd$host.log"; return 1
-}
-
-for host in 1 2 3 4 5 6; do
-    ip netns add "h$host"
-    ip link add "v$host" type veth peer name "e$host"
-    ip link set "e$host" netns "h$host"
-    ip link set "v$host" master br0 up
-    ip -n "h$host" link set lo up
-    ip -n "h$host" link set "e$host" up
-    ip -n "h$host" addr add "fd71::$host/64" dev "e$host" nodad
-done
+for host in 1 2 3 4 5 6; do add_host "$host"; done
 sleep 1
 start_daemon 1
 for host in 2 3 4 5; do start_daemon "$host" --seed "[fd71::1]:3540"; done
-
-ctl() {
-    local host=$1
-    shift
-    "$multicall" pnrpctl --socket "$work/h$host.sock" "$@"
-}
 
 # Resolution through glibc on a host: its own nsswitch.conf, its daemon's socket.
 on_host() {
@@ -96,16 +45,6 @@ on_host() {
         exec "$@"' "$work" env PNRP_SOCKET="$work/h$host.sock" LD_LIBRARY_PATH="$libdir" "$@"
 }
 
-# until SECONDS CMD...: retry CMD until it succeeds or SECONDS pass.
-until_ok() {
-    local deadline=$(($(date +%s) + $1))
-    shift
-    until "$@"; do
-        [ "$(date +%s)" -ge "$deadline" ] && return 1
-        sleep 0.5
-    done
-}
-resolves_to() { ctl "$1" resolve "$2" 2>&1 | grep -q "$3"; }
 # host_says HOST PATTERN CMD...: CMD run on HOST through glibc prints PATTERN.
 host_says() {
     local host=$1 pattern=$2
@@ -116,10 +55,6 @@ fails_fast() {
     local start
     start=$(date +%s)
     not_found "$1" "$2" && [ $(($(date +%s) - start)) -le 5 ]
-}
-not_found() {
-    ctl "$1" resolve "$2" >/dev/null 2>&1
-    [ $? -eq 3 ]
 }
 
 # Give the cloud a moment to form, then publish on h3 (not the seed).
@@ -187,5 +122,4 @@ e6_index=$(ip -n h6 -o link show e6 | cut -d: -f1)
 check "h6 resolves 0.nearby in LinkLocal_e6" until_ok 30 resolves_to 6 0.nearby "$h3_link_local%$e6_index"
 check "ping6 0.nearby from h6 over link-local" on_host 6 ping -6 -c 1 -W 3 0.nearby.pnrp.net
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary
