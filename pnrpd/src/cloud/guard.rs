@@ -187,7 +187,10 @@ mod tests {
         let mut guard = Guard::default();
         let now = Instant::now();
         let from = address(1);
-        assert!(!guard.charge(now, &from, 1), "nothing sent, nothing answered");
+        assert!(
+            !guard.charge(now, &from, 1),
+            "nothing sent, nothing answered"
+        );
         assert!(guard.admit(now, &from, 100));
         assert_eq!(guard.budget(now, &from), Some(300));
         assert!(guard.charge(now, &from, 250));
@@ -196,7 +199,10 @@ mod tests {
         guard.prove(now, &from);
         assert_eq!(guard.budget(now, &from), None);
         assert!(guard.charge(now, &from, 100_000));
-        assert!(!guard.is_proven(now + PROOF_LIFETIME, &from), "proofs expire");
+        assert!(
+            !guard.is_proven(now + PROOF_LIFETIME, &from),
+            "proofs expire"
+        );
     }
 
     #[test]
@@ -208,7 +214,11 @@ mod tests {
             guard.prove(now, &address(index));
         }
         assert!(guard.tracked() <= MAX_SOURCES, "{}", guard.tracked());
-        assert!(guard.proven_count() <= MAX_PROVEN, "{}", guard.proven_count());
+        assert!(
+            guard.proven_count() <= MAX_PROVEN,
+            "{}",
+            guard.proven_count()
+        );
         // The newest are still known.
         assert!(guard.is_proven(now, &address(99_999)));
     }

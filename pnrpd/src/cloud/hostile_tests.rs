@@ -179,7 +179,10 @@ fn an_unproven_source_gets_at_most_three_times_what_it_sent() {
                 );
             }
         }
-        assert!(received > 0 && sent > 0, "kind {kind}: small answers still go");
+        assert!(
+            received > 0 && sent > 0,
+            "kind {kind}: small answers still go"
+        );
         assert!(
             sent as u64 <= AMPLIFICATION * received as u64,
             "kind {kind}: sent {sent} bytes to an unproven source that sent {received}"
@@ -201,9 +204,7 @@ fn a_source_that_proves_its_address_gets_the_large_answer() {
     assert!(matches!(probe.message, Message::Inquire(_)), "{probe:?}");
     // A forged answer from elsewhere proves nothing.
     let answer = |message_id| {
-        let fragment = AuthorityBuffer::not_found()
-            .fragments(message_id)
-            .remove(0);
+        let fragment = AuthorityBuffer::not_found().fragments(message_id).remove(0);
         encode(message_id, Message::Authority(fragment))
     };
     cloud.handle_datagram(now, at(0x23), &answer(probe.message_id));

@@ -180,9 +180,13 @@ enum Announce {
 
 #[derive(Debug, Clone)]
 enum PendingKind {
-    Solicit { nonce: [u8; 16] },
+    Solicit {
+        nonce: [u8; 16],
+    },
     Request,
-    Flood { validate: PnrpId },
+    Flood {
+        validate: PnrpId,
+    },
     Inquire,
     Lookup,
     /// An INQUIRE asking an unproven source to prove its address (see `on_inquire`).
@@ -703,7 +707,13 @@ impl Cloud {
 
     /// Answers `to`, the source of the datagram being handled, if the answer fits its
     /// amplification budget (unlimited once it proved its address); returns whether it went.
-    fn answer(&mut self, now: Instant, to: SocketAddrV6, message_id: u32, message: Message) -> bool {
+    fn answer(
+        &mut self,
+        now: Instant,
+        to: SocketAddrV6,
+        message_id: u32,
+        message: Message,
+    ) -> bool {
         let bytes = Packet {
             message_id,
             message,
@@ -759,11 +769,10 @@ impl Cloud {
     /// that address are answered now.
     fn proven(&mut self, now: Instant, from: SocketAddrV6) {
         self.guard.prove(now, from.ip());
-        let (ready, waiting): (Vec<Deferred>, Vec<Deferred>) =
-            std::mem::take(&mut self.deferred)
-                .into_iter()
-                .filter(|deferred| deferred.expires > now)
-                .partition(|deferred| deferred.from.ip() == from.ip());
+        let (ready, waiting): (Vec<Deferred>, Vec<Deferred>) = std::mem::take(&mut self.deferred)
+            .into_iter()
+            .filter(|deferred| deferred.expires > now)
+            .partition(|deferred| deferred.from.ip() == from.ip());
         self.deferred = waiting;
         for deferred in ready {
             self.on_inquire(now, deferred.from, deferred.message_id, deferred.inquire);
@@ -774,7 +783,13 @@ impl Cloud {
     /// prove its address: an INQUIRE for a random ID, which an honest node answers at once with a
     /// small AUTHORITY acking our message ID. One probe in flight per address; its three sends
     /// fit the budget the INQUIRE earned.
-    fn defer_inquire(&mut self, now: Instant, from: SocketAddrV6, message_id: u32, inquire: Inquire) {
+    fn defer_inquire(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV6,
+        message_id: u32,
+        inquire: Inquire,
+    ) {
         self.deferred.retain(|deferred| deferred.expires > now);
         if self.deferred.len() >= MAX_DEFERRED
             || self
