@@ -75,11 +75,11 @@ pids+=("$flooder")
 
 # While it fires: resolve through the target, again and again.
 rounds=0 first_try=0 late=0 lost=0
+# resolve_round CMD...: one resolve, retried for 10 s if it fails at first.
 resolve_round() {
-    local host=$1
-    if honest_payload "$host"; then
+    if "$@"; then
         first_try=$((first_try + 1))
-    elif until_ok 10 honest_payload "$host"; then
+    elif until_ok 10 "$@"; then
         late=$((late + 1))
     else
         lost=$((lost + 1))
@@ -87,8 +87,10 @@ resolve_round() {
 }
 sleep 2
 while kill -0 "$flooder" 2>/dev/null; do
-    resolve_round 1
-    resolve_round 3
+    resolve_round honest_payload 1
+    resolve_round honest_payload 3
+    # The target's own name: its answers are what the attacker's INQUIREs forge.
+    resolve_round resolves_to 3 0.target fd71::1
     rounds=$((rounds + 1))
     sleep 1
 done
@@ -115,7 +117,7 @@ echo "figure: datagrams sent ${sent:-?} ($(sed -n 's/.*: \([0-9]*\/s\);.*/\1/p' 
 echo "figure: bytes at the target ${out_bytes:-?}, answered back ${back_bytes:-?}"
 echo "figure: target VmRSS ${rss_before} kB before, ${rss_after} kB after; VmHWM ${hwm_before} -> ${hwm_after} kB"
 echo "figure: target log lines ${lines_before} before, ${lines_after} after"
-echo "figure: resolves during the flood: ${rounds} rounds x 2 hosts, ${first_try} at once, ${late} after a retry, ${lost} lost"
+echo "figure: resolves during the flood: ${rounds} rounds x 3, ${first_try} at once, ${late} after a retry, ${lost} lost"
 overflows=$(ip netns exec h1 sed -n 's/^Udp6RcvbufErrors[[:space:]]*//p' /proc/net/snmp6)
 echo "figure: datagrams the target's kernel dropped (receive buffer full): ${overflows:-?}"
 echo "figure: target stats: $(ctl 1 clouds --json 2>/dev/null | tr -d '\n' | head -c 600)"

@@ -290,3 +290,32 @@ fn one_address_gets_at_most_a_few_cache_entries() {
         .count();
     assert_eq!(at_poisoner, MAX_PER_ADDRESS);
 }
+
+#[test]
+fn forged_inquires_from_many_sources_do_not_starve_an_honest_resolver() {
+    let now = Instant::now();
+    let (mut cloud, id) = publisher(now);
+    // Forged INQUIREs for the large answer from a thousand addresses fill every table.
+    for n in 0..1000u16 {
+        let forged = SocketAddrV6::new(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0xbad, 0, n), 4000, 0, 0);
+        cloud.handle_datagram(now, forged, &encode(u32::from(n) + 1, inquire_for(id)));
+    }
+    while cloud.poll_transmit().is_some() {}
+    let resolver = at(0x22);
+    cloud.handle_datagram(now, resolver, &encode(77, inquire_for(id)));
+    let (_, datagrams) = drain_to(&mut cloud, resolver);
+    assert_eq!(datagrams.len(), 1, "the honest resolver is probed too");
+    let probe = Packet::decode(&datagrams[0]).unwrap();
+    let fragment = AuthorityBuffer::not_found()
+        .fragments(probe.message_id)
+        .remove(0);
+    cloud.handle_datagram(
+        now,
+        resolver,
+        &encode(probe.message_id, Message::Authority(fragment)),
+    );
+    assert!(
+        drain_to(&mut cloud, resolver).1.len() > 1,
+        "answered in full"
+    );
+}

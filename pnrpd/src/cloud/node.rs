@@ -59,6 +59,8 @@ const MAX_RESOLVES: usize = 256;
 const MAX_DEFERRED: usize = 64;
 /// How long such an INQUIRE is held: about its sender's retransmission period.
 const DEFERRED_TIMEOUT: Duration = Duration::from_secs(3);
+/// Probes of return routability in flight, at most (one per address).
+const MAX_PROBES: usize = 64;
 /// §3.1.4.4.2's limits.
 const MAX_SUSPICIOUS: u32 = 6;
 const MAX_USEFUL_HOPS: u32 = 22;
@@ -791,26 +793,37 @@ impl Cloud {
         inquire: Inquire,
     ) {
         self.deferred.retain(|deferred| deferred.expires > now);
-        if self.deferred.len() >= MAX_DEFERRED
-            || self
-                .deferred
-                .iter()
-                .any(|deferred| deferred.from == from && deferred.message_id == message_id)
-        {
+        let known = self
+            .deferred
+            .iter()
+            .any(|deferred| deferred.from == from && deferred.message_id == message_id);
+        if !known {
+            // Full (a flood of forged INQUIREs): the oldest goes. Its sender, if honest, still
+            // gets the answer on its retransmission once its probe came back.
+            if self.deferred.len() >= MAX_DEFERRED {
+                self.deferred.remove(0);
+            }
+            self.deferred.push(Deferred {
+                from,
+                message_id,
+                inquire,
+                expires: now + DEFERRED_TIMEOUT,
+            });
+        }
+        let probes: Vec<(u32, Instant, bool)> = self
+            .pending
+            .iter()
+            .filter(|(_, pending)| matches!(pending.kind, PendingKind::Probe))
+            .map(|(id, pending)| (*id, pending.due, pending.to.ip() == from.ip()))
+            .collect();
+        if probes.iter().any(|(_, _, same)| *same) {
             return;
         }
-        self.deferred.push(Deferred {
-            from,
-            message_id,
-            inquire,
-            expires: now + DEFERRED_TIMEOUT,
-        });
-        let probing = self
-            .pending
-            .values()
-            .any(|pending| matches!(pending.kind, PendingKind::Probe) && pending.to == from);
-        if probing {
-            return;
+        if probes.len() >= MAX_PROBES {
+            // Likewise the oldest probe makes room: forged sources cannot starve honest ones.
+            if let Some((oldest, _, _)) = probes.iter().min_by_key(|(_, due, _)| *due) {
+                self.pending.remove(oldest);
+            }
         }
         let mut validate = [0; 32];
         self.rng.fill_bytes(&mut validate);
