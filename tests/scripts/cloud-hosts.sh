@@ -49,7 +49,7 @@ on_host() {
 host_says() {
     local host=$1 pattern=$2
     shift 2
-    on_host "$host" "$@" | grep -q -- "$pattern"
+    on_host "$host" "$@" | grep -- "$pattern" >/dev/null
 }
 fails_fast() {
     local start

@@ -70,7 +70,9 @@ until_ok() {
         sleep 0.5
     done
 }
-resolves_to() { ctl "$1" resolve "$2" 2>&1 | grep -q "$3"; }
+# resolves_to HOST NAME PATTERN. grep reads all (no -q): under pipefail, a pnrpctl still
+# writing when grep -q quits would die of SIGPIPE and fail the check.
+resolves_to() { ctl "$1" resolve "$2" 2>&1 | grep -- "$3" >/dev/null; }
 not_found() {
     ctl "$1" resolve "$2" >/dev/null 2>&1
     [ $? -eq 3 ]

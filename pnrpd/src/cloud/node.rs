@@ -648,6 +648,16 @@ impl Cloud {
             Message::Flood(flood) => self.on_flood(now, from, id, flood),
             Message::Inquire(inquire) => self.on_inquire(now, from, id, inquire),
             Message::Authority(authority) => {
+                // Fragments answer only what we asked that node: others take no reassembly
+                // memory (forged fragments must not push out an honest answer's).
+                let acked = authority.acked_message_id();
+                if self
+                    .pending
+                    .get(&acked)
+                    .is_none_or(|pending| pending.to != from)
+                {
+                    return;
+                }
                 match self.reassembly.insert(SocketAddr::V6(from), &authority) {
                     Ok(Some(buffer)) => match AuthorityBuffer::decode(&buffer) {
                         Ok(buffer) => {
