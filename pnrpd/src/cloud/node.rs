@@ -746,7 +746,8 @@ impl Cloud {
     }
 
     /// Answers with an AUTHORITY buffer, whole or not at all: a fragmented (large) one only to a
-    /// source that proved its address, a single datagram within the budget.
+    /// source that proved its address, a single datagram within the budget. The caller counts
+    /// a refusal (or holds the INQUIRE for a proof).
     fn answer_authority(
         &mut self,
         now: Instant,
@@ -768,7 +769,6 @@ impl Cloud {
         let total: usize = datagrams.iter().map(Vec::len).sum();
         let proven = self.guard.is_proven(now, to.ip());
         if (datagrams.len() > 1 && !proven) || !self.guard.charge(now, to.ip(), total) {
-            self.stats.withheld += 1;
             return false;
         }
         for bytes in datagrams {
@@ -1342,7 +1342,9 @@ impl Cloud {
 
     fn on_inquire(&mut self, now: Instant, from: SocketAddrV6, message_id: u32, inquire: Inquire) {
         let Some(local) = self.locals.get(&inquire.validate_id) else {
-            self.answer_authority(now, from, message_id, &AuthorityBuffer::not_found());
+            if !self.answer_authority(now, from, message_id, &AuthorityBuffer::not_found()) {
+                self.stats.withheld += 1;
+            }
             return;
         };
         let deferrable = inquire.clone();
@@ -1461,7 +1463,9 @@ impl Cloud {
             route_entry,
             cpa: None,
         };
-        self.answer_authority(now, from, message_id, &buffer);
+        if !self.answer_authority(now, from, message_id, &buffer) {
+            self.stats.withheld += 1;
+        }
     }
 
     fn on_authority(
