@@ -5,6 +5,7 @@
 # user namespace): every host namespace hangs off that private network, so no packet reaches
 # the machine's real interfaces.
 # shellcheck shell=bash
+: "${multicall:?set multicall (the pnrp-multicall binary) before sourcing hosts-lib.sh}"
 passed=0 failed=0
 work=$(mktemp -d /tmp/pnrp-hosts.XXXXXX)
 pids=()
