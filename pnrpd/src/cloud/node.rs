@@ -1290,10 +1290,9 @@ impl Cloud {
             let zero = PnrpId([0; 32]);
             let not_found =
                 flood.validate_id != zero && !self.locals.contains_key(&flood.validate_id);
-            self.answer(
+            self.answer_fresh(
                 now,
                 from,
-                message_id,
                 Message::Ack(Ack {
                     acked_message_id: message_id,
                     not_found: Some(not_found),
