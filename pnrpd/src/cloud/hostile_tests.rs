@@ -319,3 +319,21 @@ fn forged_inquires_from_many_sources_do_not_starve_an_honest_resolver() {
         "answered in full"
     );
 }
+
+#[test]
+fn a_forged_inquire_earns_only_a_probe() {
+    let now = Instant::now();
+    let (mut cloud, id) = publisher(now);
+    // One INQUIRE each from many forged sources: each gets only a probe (and, its budget being
+    // below any signed answer, costs no signature).
+    for n in 0..50u16 {
+        let forged = SocketAddrV6::new(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0xbad, 0, n), 4000, 0, 0);
+        cloud.handle_datagram(now, forged, &encode(u32::from(n) + 1, inquire_for(id)));
+        let (_, datagrams) = drain_to(&mut cloud, forged);
+        assert_eq!(datagrams.len(), 1);
+        assert!(matches!(
+            Packet::decode(&datagrams[0]).unwrap().message,
+            Message::Inquire(_)
+        ));
+    }
+}

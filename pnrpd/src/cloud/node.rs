@@ -59,6 +59,8 @@ const MAX_RESOLVES: usize = 256;
 const MAX_DEFERRED: usize = 64;
 /// How long such an INQUIRE is held: about its sender's retransmission period.
 const DEFERRED_TIMEOUT: Duration = Duration::from_secs(3);
+/// No AUTHORITY carrying a signed CPA is smaller (about 300 bytes with the shortest name).
+const MIN_SIGNED_ANSWER: u64 = 256;
 /// Probes of return routability in flight, at most (one per address).
 const MAX_PROBES: usize = 64;
 /// §3.1.4.4.2's limits.
@@ -1346,6 +1348,16 @@ impl Cloud {
             }
             return;
         };
+        if inquire.want_cpa
+            && self
+                .guard
+                .budget(now, from.ip())
+                .is_some_and(|left| left < MIN_SIGNED_ANSWER)
+        {
+            // It cannot fit: no signature is spent on a sender that may be forged.
+            self.defer_inquire(now, from, message_id, inquire);
+            return;
+        }
         let deferrable = inquire.clone();
         let classifier = Classifier::new(local.publication.name.classifier()).ok();
         let (id, not_after, publication) =
