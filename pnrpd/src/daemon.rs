@@ -45,10 +45,62 @@ const ADDRESS_REFRESH: Duration = Duration::from_secs(2);
 
 /// Every this many address refreshes (30 s), the cloud's cache is remembered for the next start.
 const PEERS_SAVE_TICKS: u64 = 15;
-/// Most peers whose local address is remembered for replies (the table is emptied when full).
+/// Most peers whose local address is remembered for replies (two generations of half each).
 const MAX_PEERS_TRACKED: usize = 4096;
 /// Most remembered cloud nodes.
 const MAX_SAVED_PEERS: usize = 64;
+/// Datagrams taken from the UDP socket in one round of the driver's loop, at most.
+const RECEIVE_BATCH: usize = 64;
+/// The UDP socket's receive buffer asked for: bursts wait there rather than being dropped (the
+/// kernel may grant less: net.core.rmem_max).
+const RECEIVE_BUFFER: usize = 1 << 20;
+/// Every this many address refreshes (30 s), at most one line sums up the datagrams dropped
+/// since the last one: hostile input never costs one log line per datagram.
+const DROP_SUMMARY_TICKS: u64 = 15;
+
+/// Counts of dropped or failed datagrams, summed over the clouds, logged as one line per
+/// [`DROP_SUMMARY_TICKS`] when they grew.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Drops {
+    malformed: u64,
+    rate_limited: u64,
+    withheld: u64,
+    bad_cpas: u64,
+    send_failed: u64,
+}
+
+impl Drops {
+    fn now(node: &Node, send_failed: u64) -> Drops {
+        let mut drops = Drops {
+            send_failed,
+            ..Drops::default()
+        };
+        for (_, _, cloud) in node.clouds() {
+            let stats = cloud.stats();
+            drops.malformed += stats.malformed;
+            drops.rate_limited += stats.rate_limited;
+            drops.withheld += stats.withheld;
+            drops.bad_cpas += stats.bad_cpas;
+        }
+        drops
+    }
+
+    /// Logs what grew since `self` (one line, or none), and becomes `current`.
+    fn summarize(&mut self, current: Drops) {
+        if current != *self {
+            warn!(
+                malformed = current.malformed - self.malformed,
+                rate_limited = current.rate_limited - self.rate_limited,
+                withheld = current.withheld - self.withheld,
+                bad_cpas = current.bad_cpas - self.bad_cpas,
+                send_failed = current.send_failed - self.send_failed,
+                "datagrams dropped in the last {} s",
+                ADDRESS_REFRESH.as_secs() * DROP_SUMMARY_TICKS
+            );
+        }
+        *self = current;
+    }
+}
 
 /// Remembers the clouds' cached nodes, so that a restart rejoins without seeds.
 fn save_peers(node: &Node, store: &Store) {
@@ -165,6 +217,8 @@ pub async fn run(
     let mut tracing_queries: std::collections::HashSet<QueryId> = Default::default();
     let mut refresh = tokio::time::interval(ADDRESS_REFRESH);
     let mut refreshes: u64 = 0;
+    let mut send_failed: u64 = 0;
+    let mut drops = Drops::default();
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     loop {
@@ -195,19 +249,25 @@ pub async fn run(
                 if refreshes % PEERS_SAVE_TICKS == 0 {
                     save_peers(&node, &store);
                 }
+                if refreshes % DROP_SUMMARY_TICKS == 0 {
+                    drops.summarize(Drops::now(&node, send_failed));
+                }
             }
             received = receive_cloud(io.as_ref().map(|io| &io.udp), &mut datagram) => {
-                if let (Ok((length, from, local)), Some(io)) = (received, &mut io) {
-                    if let Some(local) = local {
-                        if io.reached_at.len() >= MAX_PEERS_TRACKED
-                            && !io.reached_at.contains_key(&from)
-                        {
-                            io.reached_at.clear();
+                if let (Ok(first), Some(io)) = (received, &mut io) {
+                    let mut next = Some(first);
+                    let mut taken = 0;
+                    while let Some((length, from, local)) = next.take() {
+                        io.remember_reached(from, local);
+                        if let Some(cloud) = node.cloud_for(&from) {
+                            node.handle_datagram(Instant::now(), cloud, from, &datagram[..length]);
                         }
-                        io.reached_at.insert(from, local);
-                    }
-                    if let Some(cloud) = node.cloud_for(&from) {
-                        node.handle_datagram(Instant::now(), cloud, from, &datagram[..length]);
+                        // Under a flood, take what else is queued without a round of the loop
+                        // each.
+                        taken += 1;
+                        if taken <= RECEIVE_BATCH {
+                            next = crate::udp::try_receive(&io.udp, &mut datagram).ok();
+                        }
                     }
                 }
             }
@@ -222,7 +282,7 @@ pub async fn run(
             }
         }
         if let Some(io) = &io {
-            flush(&mut node, io);
+            send_failed += flush(&mut node, io);
         }
         while let Some(event) = node.poll_event() {
             match event {
@@ -259,8 +319,10 @@ pub async fn run(
 #[derive(Debug)]
 struct CloudIo {
     udp: UdpSocket,
-    /// The local address each peer last reached us at: replies leave from it.
-    reached_at: HashMap<SocketAddrV6, std::net::Ipv6Addr>,
+    /// The local address each peer last reached us at (replies leave from it), in two
+    /// generations: when the newer fills, it becomes the older and the older is dropped, so a
+    /// flood of forged sources costs bounded memory and honest peers' fresh entries survive.
+    reached: [HashMap<SocketAddrV6, std::net::Ipv6Addr>; 2],
     ssdp: Option<UdpSocket>,
     joined: std::collections::HashSet<u32>,
     key: [u8; 32],
@@ -271,6 +333,21 @@ struct CloudIo {
 }
 
 impl CloudIo {
+    fn remember_reached(&mut self, from: SocketAddrV6, local: Option<std::net::Ipv6Addr>) {
+        let Some(local) = local else { return };
+        if self.reached[0].len() >= MAX_PEERS_TRACKED / 2 {
+            self.reached[1] = std::mem::take(&mut self.reached[0]);
+        }
+        self.reached[0].insert(from, local);
+    }
+
+    fn reached_at(&self, peer: &SocketAddrV6) -> Option<std::net::Ipv6Addr> {
+        self.reached[0]
+            .get(peer)
+            .or_else(|| self.reached[1].get(peer))
+            .copied()
+    }
+
     fn config(&mut self, scope_id: u32, discovery: Option<&'static str>) -> CloudConfig {
         self.next_seed = self.next_seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let seeds = self
@@ -301,6 +378,10 @@ fn udp_socket(port: u16, shared: bool) -> std::io::Result<UdpSocket> {
     let socket = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::DGRAM, None)?;
     socket.set_only_v6(true)?;
     socket.set_nonblocking(true)?;
+    if !shared {
+        // Best effort: a smaller buffer only means earlier drops under load.
+        let _ = socket.set_recv_buffer_size(RECEIVE_BUFFER);
+    }
     if shared {
         // Port 1900 belongs to every SSDP speaker on the machine.
         socket.set_reuse_address(true)?;
@@ -350,7 +431,7 @@ fn open_cloud(
     crate::udp::enable_destination_info(&udp).map_err(|error| cloud_error(error.to_string()))?;
     let mut io = CloudIo {
         udp,
-        reached_at: HashMap::new(),
+        reached: Default::default(),
         ssdp,
         joined: Default::default(),
         key: store.node_key()?,
@@ -412,13 +493,14 @@ fn open_link_local_clouds(node: &mut Node, io: &mut CloudIo, now: Instant) {
     }
 }
 
-/// Sends what the node queued: PNRP datagrams, SSDP searches.
-fn flush(node: &mut Node, io: &CloudIo) {
+/// Sends what the node queued: PNRP datagrams, SSDP searches. Returns how many PNRP datagrams
+/// could not be sent (counted, not logged one by one: see [`Drops`]).
+fn flush(node: &mut Node, io: &CloudIo) -> u64 {
+    let mut failed = 0;
     while let Some((_, to, bytes)) = node.poll_transmit() {
         // UDP may drop; PNRP retransmits what matters.
-        let source = io.reached_at.get(&to).copied();
-        if let Err(error) = crate::udp::send_from(&io.udp, &bytes, to, source) {
-            debug!(%error, %to, "send failed");
+        if crate::udp::send_from(&io.udp, &bytes, to, io.reached_at(&to)).is_err() {
+            failed += 1;
         }
     }
     while let Some((interface, bytes)) = node.poll_ssdp() {
@@ -434,6 +516,7 @@ fn flush(node: &mut Node, io: &CloudIo) {
             }
         }
     }
+    failed
 }
 
 async fn receive_cloud(

@@ -7,15 +7,15 @@
 //! directory name is the owning user; the file name must match the key inside.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::{self, File};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, KeypairBytes};
 use ed25519_dalek::SigningKey;
 use pnrp_shared::Authority;
 
+use crate::store::replace_file;
 use crate::wire::CpaPublicKey;
 
 const DIR_NAME: &str = "identities";
@@ -127,23 +127,12 @@ impl Identities {
         let user_dir = self.dir.join(owner.to_string());
         make_private_dir(&user_dir)?;
         let path = user_dir.join(format!("{authority}.pem"));
-        let temporary = user_dir.join(format!("{authority}.pem.tmp"));
         let pem = private_key_pem(&key).map_err(|message| IdentityError::Io {
             path: path.clone(),
             source: std::io::Error::other(message),
         })?;
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&temporary)
-            .map_err(io_error(&temporary))?;
-        file.write_all(pem.as_bytes())
-            .map_err(io_error(&temporary))?;
-        file.sync_all().map_err(io_error(&temporary))?;
-        fs::rename(&temporary, &path).map_err(io_error(&path))?;
-        sync_dir(&user_dir)?;
+        replace_file(&path, pem.as_bytes(), 0o600)
+            .map_err(|(path, source)| IdentityError::Io { path, source })?;
         let identity = Identity { key, owner };
         self.by_authority.insert(authority, identity.clone());
         Ok(identity)

@@ -84,6 +84,33 @@ pub struct Store {
     _lock: File,
 }
 
+/// Replaces `path` with `bytes` atomically and durably: a temporary file of `mode` beside it,
+/// written and fsynced, renamed over `path`, then the directory fsynced. `kill -9` at any moment
+/// leaves the old file or the new, never a torn one. On failure: the file that failed, and why.
+pub fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), (PathBuf, std::io::Error)> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    let at = |path: &Path| {
+        let path = path.to_path_buf();
+        move |error| (path, error)
+    };
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(mode)
+        .open(&temporary)
+        .map_err(at(&temporary))?;
+    file.write_all(bytes).map_err(at(&temporary))?;
+    file.sync_all().map_err(at(&temporary))?;
+    fs::rename(&temporary, path).map_err(at(path))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(at(dir))
+}
+
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.into(),
@@ -174,17 +201,8 @@ impl Store {
             Err(source) => return Err(StoreError::Io { path, source }),
         }
         let key = random_bytes::<32>().map_err(io_error(Path::new("/dev/urandom")))?;
-        let temporary = self.dir.join(format!("{KEY_NAME}.tmp"));
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&temporary)
-            .map_err(io_error(&temporary))?;
-        file.write_all(&key).map_err(io_error(&temporary))?;
-        file.sync_all().map_err(io_error(&temporary))?;
-        fs::rename(&temporary, &path).map_err(io_error(&path))?;
+        replace_file(&path, &key, 0o600)
+            .map_err(|(path, source)| StoreError::Io { path, source })?;
         Ok(key)
     }
 
@@ -212,7 +230,6 @@ impl Store {
     /// Replaces the saved registrations atomically and durably.
     pub fn save(&self, registrations: &[OwnedRegistration]) -> Result<(), StoreError> {
         let path = self.dir.join(FILE_NAME);
-        let temporary = self.dir.join(format!("{FILE_NAME}.tmp"));
         let saved = Saved {
             version: 2,
             registrations: registrations.to_vec(),
@@ -222,19 +239,7 @@ impl Store {
             source: std::io::Error::other(error),
         })?;
         bytes.push(b'\n');
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o644)
-            .open(&temporary)
-            .map_err(io_error(&temporary))?;
-        file.write_all(&bytes).map_err(io_error(&temporary))?;
-        file.sync_all().map_err(io_error(&temporary))?;
-        fs::rename(&temporary, &path).map_err(io_error(&path))?;
-        File::open(&self.dir)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io_error(&self.dir))
+        replace_file(&path, &bytes, 0o644).map_err(|(path, source)| StoreError::Io { path, source })
     }
 }
 

@@ -50,6 +50,14 @@ pub async fn receive(
     }
 }
 
+/// A datagram already queued, if any (never waits).
+pub fn try_receive(
+    socket: &UdpSocket,
+    buffer: &mut [u8],
+) -> io::Result<(usize, SocketAddrV6, Option<Ipv6Addr>)> {
+    socket.try_io(Interest::READABLE, || receive_now(socket, buffer))
+}
+
 #[repr(C, align(8))]
 struct Control([u8; CONTROL_LEN]);
 

@@ -1,8 +1,8 @@
 # shellcheck shell=bash disable=SC2154 # multicall, libdir, prefix: set by the scenario
 # What the host scenarios share (sourced by cloud-hosts.sh and attack-hosts.sh): hosts h1…hN in
 # network namespaces on a bridge, one pnrpd each, checks that report "ok"/"FAILED" and a final
-# "N passed, M failed". The scenario sets `multicall`, `libdir` and `prefix` (e.g. fd71) first
-# and runs inside private mount and network namespaces, so that every host namespace hangs off a
+# "N passed, M failed". The scenario (cloud-hosts.sh, attack-hosts.sh, hostile-flood.sh) sets
+# `multicall`, `libdir` and `prefix` (e.g. fd71) first and runs inside private mount and network namespaces, so that every host namespace hangs off a
 # private network, never off the machine's.
 
 passed=0 failed=0
@@ -104,6 +104,17 @@ on_host() {
         mount --bind "$0/nsswitch.conf" /etc/nsswitch.conf
         mount --bind "$0/resolv.conf" /etc/resolv.conf
         exec "$@"' "$work" env PNRP_SOCKET="$work/h$host.sock" LD_LIBRARY_PATH="$libdir" "$@"
+}
+
+# resolves_to HOST NAME PATTERN: pnrpctl on HOST resolves NAME and prints PATTERN. grep reads
+# everything (no -q): under pipefail, a pnrpctl still writing when grep -q quits would die of
+# SIGPIPE and fail the check.
+resolves_to() { ctl "$1" resolve "$2" 2>&1 | grep -- "$3" >/dev/null; }
+
+# not_found HOST NAME: pnrpctl on HOST says NAME is not found (exit code 3).
+not_found() {
+    ctl "$1" resolve "$2" >/dev/null 2>&1
+    [ $? -eq 3 ]
 }
 
 # until_ok SECONDS CMD…: retry CMD until it succeeds or SECONDS pass.

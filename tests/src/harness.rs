@@ -383,11 +383,11 @@ impl Drop for Daemon {
     }
 }
 
-/// Runs a `tests/scripts/` host scenario (`SCRIPT MULTICALL LIBDIR`) inside private mount and
-/// network namespaces (through a user namespace when not root), so that every host namespace it
-/// makes hangs off a private network, never off the machine's. Prints its report and asserts
-/// that it ends with "N passed, 0 failed".
-pub fn run_host_scenario(script: &str, multicall: &str) {
+/// Runs a `tests/scripts/` host scenario (`SCRIPT MULTICALL LIBDIR ARGS…`) inside private mount
+/// and network namespaces (through a user namespace when not root), so that every host namespace
+/// it makes hangs off a private network, never off the machine's. Prints its report, asserts
+/// that it ends with "N passed, 0 failed", and returns it.
+pub fn run_host_scenario(script: &str, multicall: &str, args: &[&str]) -> String {
     let libdir = TempDir::new("scenario-lib");
     std::os::unix::fs::symlink(nss_library(), libdir.path().join("libnss_pnrp.so.2"))
         .expect("link the NSS module");
@@ -399,7 +399,11 @@ pub fn run_host_scenario(script: &str, multicall: &str) {
         command.args(["--user", "--map-root-user"]);
     }
     command.args(["--mount", "--net", "--propagation", "private", "--", "bash"]);
-    command.arg(&script).arg(multicall).arg(libdir.path());
+    command
+        .arg(&script)
+        .arg(multicall)
+        .arg(libdir.path())
+        .args(args);
     let output = run_with_timeout(command);
     let stdout = String::from_utf8_lossy(&output.stdout);
     println!("{stdout}");
@@ -412,4 +416,5 @@ pub fn run_host_scenario(script: &str, multicall: &str) {
             .ends_with(" passed, 0 failed"),
         "{stdout}"
     );
+    stdout.into_owned()
 }

@@ -7,5 +7,5 @@ use pnrp_tests::harness::run_host_scenario;
 
 #[test]
 fn an_attacker_cannot_take_a_secured_name() {
-    run_host_scenario("attack-hosts.sh", env!("CARGO_BIN_EXE_pnrp-multicall"));
+    run_host_scenario("attack-hosts.sh", env!("CARGO_BIN_EXE_pnrp-multicall"), &[]);
 }

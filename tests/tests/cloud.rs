@@ -9,5 +9,5 @@ use pnrp_tests::harness::run_host_scenario;
 
 #[test]
 fn six_hosts_share_names_through_the_cloud() {
-    run_host_scenario("cloud-hosts.sh", env!("CARGO_BIN_EXE_pnrp-multicall"));
+    run_host_scenario("cloud-hosts.sh", env!("CARGO_BIN_EXE_pnrp-multicall"), &[]);
 }

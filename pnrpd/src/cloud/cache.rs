@@ -23,6 +23,11 @@ pub const LEAF_HALF: usize = 5;
 pub const SLOTS_PER_LEVEL: usize = 20;
 /// Deepest level; far below anything a real cloud reaches (10^40 nodes).
 const MAX_LEVEL: u8 = 40;
+/// Most entries whose endpoints share one IPv6 address (anti-poisoning): one host cannot fill
+/// the cache with IDs of its own choosing. An honest host publishes a handful of names (each
+/// one ID); past four, its other names stay reachable through the host itself (a LOOKUP it
+/// receives is answered from its own registrations) and through the caches of other nodes.
+pub const MAX_PER_ADDRESS: usize = 4;
 
 /// A cached node: its PNRP ID and where it listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +153,17 @@ impl RouteCache {
     /// Offers an entry; returns whether the cache keeps it. A known ID is refreshed in place.
     pub fn insert(&mut self, entry: CacheEntry) -> bool {
         if self.anchors.contains(&entry.id) {
+            return false;
+        }
+        let crowded = entry.endpoints.iter().any(|endpoint| {
+            self.entries
+                .values()
+                .filter(|other| other.id != entry.id)
+                .filter(|other| other.endpoints.iter().any(|at| at.ip() == endpoint.ip()))
+                .count()
+                >= MAX_PER_ADDRESS
+        });
+        if crowded {
             return false;
         }
         if let Some(existing) = self.entries.get_mut(&entry.id) {
@@ -331,10 +347,14 @@ mod tests {
         PnrpId(bytes)
     }
 
+    /// An entry at an address of its own (derived from its ID).
     fn entry(id: PnrpId) -> CacheEntry {
+        let mut address = [0u8; 16];
+        address[0] = 0xfd;
+        address[8..].copy_from_slice(&id.0[..8]);
         CacheEntry {
             id,
-            endpoints: vec!["[fd00::1]:3540".parse().unwrap()],
+            endpoints: vec![SocketAddrV6::new(address.into(), 3540, 0, 0)],
             last_seen: Instant::now(),
         }
     }
@@ -411,5 +431,46 @@ mod tests {
         assert_eq!(cache.closest(&target, |_| true).unwrap().id, second);
         assert!(!cache.insert(entry(anchor)), "never caches an anchor");
         assert_eq!(cache.spread(5).len(), 5);
+    }
+
+    #[test]
+    fn one_address_holds_at_most_a_few_entries() {
+        let anchor = id(0x40, 0);
+        let mut cache = RouteCache::new(vec![anchor]);
+        let poisoner: SocketAddrV6 = "[fd00::66]:3540".parse().unwrap();
+        // IDs all around the anchor's leaf set: each would be kept but for the cap.
+        let ids: Vec<PnrpId> = (1..=10).map(|n| id(0x40, n)).collect();
+        let admitted = ids
+            .iter()
+            .filter(|candidate| {
+                cache.insert(CacheEntry {
+                    id: **candidate,
+                    endpoints: vec![poisoner],
+                    last_seen: Instant::now(),
+                })
+            })
+            .count();
+        assert_eq!(admitted, MAX_PER_ADDRESS);
+        assert_eq!(cache.len(), MAX_PER_ADDRESS);
+        // Another port at the same address is the same host.
+        let other_port = SocketAddrV6::new(*poisoner.ip(), 4000, 0, 0);
+        assert!(!cache.insert(CacheEntry {
+            id: id(0x41, 1),
+            endpoints: vec![other_port],
+            last_seen: Instant::now(),
+        }));
+        // An entry listing the address among others is refused too.
+        assert!(!cache.insert(CacheEntry {
+            id: id(0x41, 2),
+            endpoints: vec!["[fd00::7]:3540".parse().unwrap(), poisoner],
+            last_seen: Instant::now(),
+        }));
+        // A known entry is still refreshed, and other addresses are welcome.
+        assert!(cache.insert(CacheEntry {
+            id: ids[0],
+            endpoints: vec![poisoner],
+            last_seen: Instant::now(),
+        }));
+        assert!(cache.insert(entry(id(0x42, 3))));
     }
 }

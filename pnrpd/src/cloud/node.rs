@@ -29,6 +29,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use sha1::{Digest, Sha1};
 
 use super::cache::{CacheEntry, RouteCache};
+use super::guard::Guard;
 use super::ssdp::{self, SsdpMessage};
 use crate::wire::{
     filetime_from_unix, service_location, service_location_prefix, Ack, Advertise, AppEndpoint,
@@ -54,6 +55,14 @@ const CONVERSATION_TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_CONVERSATIONS: usize = 64;
 const MAX_PENDING_ADDS: usize = 256;
 const MAX_RESOLVES: usize = 256;
+/// INQUIREs held while their unproven sender answers our probe (see `on_inquire`).
+const MAX_DEFERRED: usize = 64;
+/// How long such an INQUIRE is held: about its sender's retransmission period.
+const DEFERRED_TIMEOUT: Duration = Duration::from_secs(3);
+/// No AUTHORITY carrying a signed CPA is smaller (about 300 bytes with the shortest name).
+const MIN_SIGNED_ANSWER: u64 = 256;
+/// Probes of return routability in flight, at most (one per address).
+const MAX_PROBES: usize = 64;
 /// §3.1.4.4.2's limits.
 const MAX_SUSPICIOUS: u32 = 6;
 const MAX_USEFUL_HOPS: u32 = 22;
@@ -154,6 +163,10 @@ pub struct CloudStats {
     pub malformed: u64,
     /// CPAs that failed validation.
     pub bad_cpas: u64,
+    /// Datagrams dropped undecoded: their source exceeded its rate.
+    pub rate_limited: u64,
+    /// Answers not sent: they would have exceeded an unproven source's amplification budget.
+    pub withheld: u64,
 }
 
 #[derive(Debug)]
@@ -174,11 +187,26 @@ enum Announce {
 
 #[derive(Debug, Clone)]
 enum PendingKind {
-    Solicit { nonce: [u8; 16] },
+    Solicit {
+        nonce: [u8; 16],
+    },
     Request,
-    Flood { validate: PnrpId },
+    Flood {
+        validate: PnrpId,
+    },
     Inquire,
     Lookup,
+    /// An INQUIRE asking an unproven source to prove its address (see `on_inquire`).
+    Probe,
+}
+
+/// An INQUIRE whose answer waits for its sender to prove its address.
+#[derive(Debug)]
+struct Deferred {
+    from: SocketAddrV6,
+    message_id: u32,
+    inquire: Inquire,
+    expires: Instant,
 }
 
 #[derive(Debug)]
@@ -268,6 +296,8 @@ pub struct Cloud {
     stats: CloudStats,
     ssdp_out: VecDeque<Vec<u8>>,
     ssdp_targets: u32,
+    guard: Guard,
+    deferred: Vec<Deferred>,
 }
 
 fn sha1_20(bytes: &[u8]) -> [u8; 20] {
@@ -329,6 +359,8 @@ impl Cloud {
             stats: CloudStats::default(),
             ssdp_out: VecDeque::new(),
             ssdp_targets: 0,
+            guard: Guard::default(),
+            deferred: Vec::new(),
         }
     }
 
@@ -608,6 +640,11 @@ impl Cloud {
         if from.port() <= 1024 {
             return;
         }
+        // Before any decoding work: each source gets its share and no more.
+        if !self.guard.admit(now, from.ip(), bytes.len()) {
+            self.stats.rate_limited += 1;
+            return;
+        }
         let packet = match Packet::decode(bytes) {
             Ok(packet) => packet,
             Err(_) => {
@@ -624,6 +661,16 @@ impl Cloud {
             Message::Flood(flood) => self.on_flood(now, from, id, flood),
             Message::Inquire(inquire) => self.on_inquire(now, from, id, inquire),
             Message::Authority(authority) => {
+                // Fragments answer only what we asked that node: others take no reassembly
+                // memory (forged fragments must not push out an honest answer's).
+                let acked = authority.acked_message_id();
+                if self
+                    .pending
+                    .get(&acked)
+                    .is_none_or(|pending| pending.to != from)
+                {
+                    return;
+                }
                 match self.reassembly.insert(SocketAddr::V6(from), &authority) {
                     Ok(Some(buffer)) => match AuthorityBuffer::decode(&buffer) {
                         Ok(buffer) => {
@@ -635,7 +682,7 @@ impl Cloud {
                     Err(_) => self.stats.malformed += 1,
                 }
             }
-            Message::Ack(ack) => self.on_ack(now, ack),
+            Message::Ack(ack) => self.on_ack(now, from, ack),
             Message::Lookup(lookup) => self.on_lookup(now, from, id, lookup),
         }
     }
@@ -654,21 +701,6 @@ impl Cloud {
                 return id;
             }
         }
-    }
-
-    fn send(&mut self, to: SocketAddrV6, message_id: u32, message: Message) {
-        let bytes = Packet {
-            message_id,
-            message,
-        }
-        .encode();
-        self.transmit(to, bytes);
-    }
-
-    /// Sends a message that expects no answer under a fresh message ID.
-    fn send_fresh(&mut self, to: SocketAddrV6, message: Message) {
-        let message_id = self.rng.next_u32();
-        self.send(to, message_id, message);
     }
 
     fn send_pending(
@@ -698,10 +730,157 @@ impl Cloud {
         message_id
     }
 
-    fn send_authority(&mut self, to: SocketAddrV6, message_id: u32, buffer: &AuthorityBuffer) {
-        for fragment in buffer.fragments(message_id) {
-            self.send(to, message_id, Message::Authority(fragment));
+    /// Answers `to`, the source of the datagram being handled, if the answer fits its
+    /// amplification budget (unlimited once it proved its address); returns whether it went.
+    fn answer(
+        &mut self,
+        now: Instant,
+        to: SocketAddrV6,
+        message_id: u32,
+        message: Message,
+    ) -> bool {
+        let bytes = Packet {
+            message_id,
+            message,
         }
+        .encode();
+        if !self.guard.charge(now, to.ip(), bytes.len()) {
+            self.stats.withheld += 1;
+            return false;
+        }
+        self.transmit(to, bytes);
+        true
+    }
+
+    /// [`Cloud::answer`] under a fresh message ID (a message that expects no answer).
+    fn answer_fresh(&mut self, now: Instant, to: SocketAddrV6, message: Message) -> bool {
+        let message_id = self.rng.next_u32();
+        self.answer(now, to, message_id, message)
+    }
+
+    /// Answers with an AUTHORITY buffer, whole or not at all: a fragmented (large) one only to a
+    /// source that proved its address, a single datagram within the budget. The caller counts
+    /// a refusal (or holds the INQUIRE for a proof).
+    fn answer_authority(
+        &mut self,
+        now: Instant,
+        to: SocketAddrV6,
+        message_id: u32,
+        buffer: &AuthorityBuffer,
+    ) -> bool {
+        let datagrams: Vec<Vec<u8>> = buffer
+            .fragments(message_id)
+            .into_iter()
+            .map(|fragment| {
+                Packet {
+                    message_id,
+                    message: Message::Authority(fragment),
+                }
+                .encode()
+            })
+            .collect();
+        let total: usize = datagrams.iter().map(Vec::len).sum();
+        let proven = self.guard.is_proven(now, to.ip());
+        if (datagrams.len() > 1 && !proven) || !self.guard.charge(now, to.ip(), total) {
+            return false;
+        }
+        for bytes in datagrams {
+            self.transmit(to, bytes);
+        }
+        true
+    }
+
+    /// `from` echoed a message ID we sent to its address: it receives there. INQUIREs held for
+    /// that address are answered now.
+    fn proven(&mut self, now: Instant, from: SocketAddrV6) {
+        self.guard.prove(now, from.ip());
+        let (ready, waiting): (Vec<Deferred>, Vec<Deferred>) = std::mem::take(&mut self.deferred)
+            .into_iter()
+            .filter(|deferred| deferred.expires > now)
+            .partition(|deferred| deferred.from.ip() == from.ip());
+        self.deferred = waiting;
+        for deferred in ready {
+            self.on_inquire(now, deferred.from, deferred.message_id, deferred.inquire);
+        }
+    }
+
+    /// Holds an INQUIRE whose answer is too large for its unproven sender, and asks the sender to
+    /// prove its address: an INQUIRE for a random ID, which an honest node answers at once with a
+    /// small AUTHORITY acking our message ID. One probe in flight per address; its three sends
+    /// fit the budget the INQUIRE earned.
+    fn defer_inquire(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV6,
+        message_id: u32,
+        inquire: Inquire,
+    ) {
+        self.deferred.retain(|deferred| deferred.expires > now);
+        let known = self
+            .deferred
+            .iter()
+            .any(|deferred| deferred.from == from && deferred.message_id == message_id);
+        if !known {
+            // Full (a flood of forged INQUIREs): the oldest goes. Its sender, if honest, still
+            // gets the answer on its retransmission once its probe came back.
+            if self.deferred.len() >= MAX_DEFERRED {
+                self.deferred.remove(0);
+            }
+            self.deferred.push(Deferred {
+                from,
+                message_id,
+                inquire,
+                expires: now + DEFERRED_TIMEOUT,
+            });
+        }
+        let probes: Vec<(u32, Instant, bool)> = self
+            .pending
+            .iter()
+            .filter(|(_, pending)| matches!(pending.kind, PendingKind::Probe))
+            .map(|(id, pending)| (*id, pending.due, pending.to.ip() == from.ip()))
+            .collect();
+        if probes.iter().any(|(_, _, same)| *same) {
+            return;
+        }
+        if probes.len() >= MAX_PROBES {
+            // Likewise the oldest probe makes room: forged sources cannot starve honest ones.
+            if let Some((oldest, _, _)) = probes.iter().min_by_key(|(_, due, _)| *due) {
+                self.pending.remove(oldest);
+            }
+        }
+        let mut validate = [0; 32];
+        self.rng.fill_bytes(&mut validate);
+        let probe = Message::Inquire(Inquire {
+            want_cpa: false,
+            want_extended_payload: false,
+            want_cert_chain: false,
+            validate_id: PnrpId(validate),
+            nonce: None,
+        });
+        let message_id = self.message_id();
+        let bytes = Packet {
+            message_id,
+            message: probe,
+        }
+        .encode();
+        if !self
+            .guard
+            .charge(now, from.ip(), bytes.len() * (usize::from(RETRIES) + 1))
+        {
+            self.stats.withheld += 1;
+            return;
+        }
+        self.transmit(from, bytes.clone());
+        self.pending.insert(
+            message_id,
+            Pending {
+                to: from,
+                bytes,
+                sends_left: RETRIES,
+                due: now + RETRANSMIT,
+                kind: PendingKind::Probe,
+            },
+        );
     }
 
     // ---- addresses and entries ---------------------------------------------------------------
@@ -1031,12 +1210,31 @@ impl Cloud {
         } else {
             Vec::new()
         };
-        let advertise = Advertise {
-            acked_message_id: message_id,
-            ids: BoundedVec::truncating(ids).unwrap_or_else(BoundedVec::empty),
-            hashed_nonce: solicit.hashed_nonce,
-        };
-        self.send_fresh(from, Message::Advertise(advertise));
+        // To an unproven joiner, as many IDs as its budget allows (a short ADVERTISE still
+        // works: the REQUEST and FLOODs that follow are answered within its growing budget).
+        let mut ids = ids;
+        let budget = self.guard.budget(now, from.ip());
+        loop {
+            let advertise = Advertise {
+                acked_message_id: message_id,
+                ids: BoundedVec::truncating(ids.clone()).unwrap_or_else(BoundedVec::empty),
+                hashed_nonce: solicit.hashed_nonce,
+            };
+            let fits = budget.is_none_or(|left| {
+                let len = Packet {
+                    message_id: 0,
+                    message: Message::Advertise(advertise.clone()),
+                }
+                .encode()
+                .len();
+                len as u64 <= left
+            });
+            if fits || ids.is_empty() {
+                self.answer_fresh(now, from, Message::Advertise(advertise));
+                break;
+            }
+            ids.pop();
+        }
         if let Some(entry) = solicit.route_entry {
             self.submit(now, entry, from, Vec::new());
         }
@@ -1051,10 +1249,12 @@ impl Cloud {
             return;
         };
         let nonce = *nonce;
-        if sha1_20(&nonce) != advertise.hashed_nonce {
+        let to = self.pending[&advertise.acked_message_id].to;
+        if sha1_20(&nonce) != advertise.hashed_nonce || to != from {
             return;
         }
         self.pending.remove(&advertise.acked_message_id);
+        self.proven(now, from);
         if advertise.ids.is_empty() {
             return;
         }
@@ -1073,7 +1273,8 @@ impl Cloud {
             return;
         }
         self.conversations.remove(&from);
-        self.send_fresh(
+        self.answer_fresh(
+            now,
             from,
             Message::Ack(Ack {
                 acked_message_id: message_id,
@@ -1094,7 +1295,7 @@ impl Cloud {
                     route_entry: Some(entry),
                     already_flooded: BoundedVec::empty(),
                 };
-                self.send_fresh(from, Message::Flood(flood));
+                self.answer_fresh(now, from, Message::Flood(flood));
             }
         }
     }
@@ -1104,7 +1305,8 @@ impl Cloud {
             let zero = PnrpId([0; 32]);
             let not_found =
                 flood.validate_id != zero && !self.locals.contains_key(&flood.validate_id);
-            self.send_fresh(
+            self.answer_fresh(
+                now,
                 from,
                 Message::Ack(Ack {
                     acked_message_id: message_id,
@@ -1133,8 +1335,17 @@ impl Cloud {
         }
     }
 
-    fn on_ack(&mut self, _now: Instant, ack: Ack) {
+    fn on_ack(&mut self, now: Instant, from: SocketAddrV6, ack: Ack) {
+        // Only the node we sent the message to may acknowledge it.
+        if self
+            .pending
+            .get(&ack.acked_message_id)
+            .is_none_or(|pending| pending.to != from)
+        {
+            return;
+        }
         if let Some(pending) = self.pending.remove(&ack.acked_message_id) {
+            self.proven(now, from);
             if let (PendingKind::Flood { validate }, Some(true)) = (&pending.kind, ack.not_found) {
                 self.cache.remove(validate);
             }
@@ -1145,9 +1356,22 @@ impl Cloud {
 
     fn on_inquire(&mut self, now: Instant, from: SocketAddrV6, message_id: u32, inquire: Inquire) {
         let Some(local) = self.locals.get(&inquire.validate_id) else {
-            self.send_authority(from, message_id, &AuthorityBuffer::not_found());
+            if !self.answer_authority(now, from, message_id, &AuthorityBuffer::not_found()) {
+                self.stats.withheld += 1;
+            }
             return;
         };
+        if inquire.want_cpa
+            && self
+                .guard
+                .budget(now, from.ip())
+                .is_some_and(|left| left < MIN_SIGNED_ANSWER)
+        {
+            // It cannot fit: no signature is spent on a sender that may be forged.
+            self.defer_inquire(now, from, message_id, inquire);
+            return;
+        }
+        let deferrable = inquire.clone();
         let classifier = Classifier::new(local.publication.name.classifier()).ok();
         let (id, not_after, publication) =
             (local.id, local.not_after_unix, local.publication.clone());
@@ -1187,13 +1411,14 @@ impl Cloud {
             route_entry: self.own_route_entry(id),
             cpa,
         };
-        self.send_authority(from, message_id, &buffer);
+        if !self.answer_authority(now, from, message_id, &buffer) {
+            // Too large for what an unproven sender earned: answered once it proves its address
+            // (or, failing that, when its retransmission finds it proven).
+            self.defer_inquire(now, from, message_id, deferrable);
+        }
     }
 
     fn on_lookup(&mut self, now: Instant, from: SocketAddrV6, message_id: u32, lookup: Lookup) {
-        if let Some(entry) = lookup.route_entry.clone() {
-            self.submit(now, entry, from, Vec::new());
-        }
         let zero = PnrpId([0; 32]);
         let validate_not_local =
             lookup.validate_id != zero && !self.locals.contains_key(&lookup.validate_id);
@@ -1259,7 +1484,14 @@ impl Cloud {
             route_entry,
             cpa: None,
         };
-        self.send_authority(from, message_id, &buffer);
+        if !self.answer_authority(now, from, message_id, &buffer) {
+            self.stats.withheld += 1;
+        }
+        // After the answer: it acks the asker's message ID, so the asker has proven our address
+        // before our admission INQUIRE reaches it, and answers that at once, without a probe.
+        if let Some(entry) = lookup.route_entry {
+            self.submit(now, entry, from, Vec::new());
+        }
     }
 
     fn on_authority(
@@ -1278,6 +1510,7 @@ impl Cloud {
         let Some(pending) = self.pending.remove(&acked) else {
             return;
         };
+        self.proven(now, from);
         if let Some(add) = self.adds.remove(&acked) {
             self.complete_add(now, add, buffer);
             return;
@@ -1886,7 +2119,7 @@ impl Cloud {
             PendingKind::Flood { validate } => {
                 self.cache.remove(&validate);
             }
-            PendingKind::Solicit { .. } | PendingKind::Request => {}
+            PendingKind::Solicit { .. } | PendingKind::Request | PendingKind::Probe => {}
         }
     }
 
