@@ -2182,6 +2182,15 @@ impl Cloud {
         if self.maintenance_round % 4 != 1 {
             return;
         }
+        // Re-announce every registration once a minute: the lookup towards our own IDs finds
+        // neighbours that joined since, and carries our entry to them. A node whose first
+        // announcement met a poor leaf set is otherwise known to few, for good.
+        for local in self.locals.values_mut() {
+            if local.announced == Announce::Done {
+                local.announced = Announce::No;
+            }
+        }
+        self.announce(now);
         if let Some(target) = self.widest_gap_middle() {
             self.start_resolve(
                 now,
