@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use pnrp_shared::{Authority, PeerName};
 use pnrpd::cloud::attacker::{AttackConfig, Attacker};
-use pnrpd::cloud::node::{Cloud, CloudConfig, CloudEvent, Found, Publication, WallClock};
-use pnrpd::cloud::scenario::SimNode;
+use pnrpd::cloud::node::{Cloud, CloudConfig, CloudEvent, Found, Publication};
+use pnrpd::cloud::scenario::{small_cloud_config, small_cloud_node, SimNode};
 use pnrpd::cloud::sim::{Conditions, Host, Network};
 use pnrpd::wire::{AppEndpoint, CpaPublicKey};
 
@@ -27,17 +27,7 @@ fn address(index: usize) -> SocketAddrV6 {
 }
 
 fn config(index: usize, start: Instant) -> CloudConfig {
-    CloudConfig {
-        seed: index as u64,
-        seeds: if index == 0 { vec![] } else { vec![address(0)] },
-        key: SigningKey::from_bytes(&[index as u8 + 1; 32]),
-        clock: WallClock {
-            at: start,
-            unix_secs: 1_800_000_000,
-        },
-        scope_id: 0,
-        discovery: None,
-    }
+    small_cloud_config(index, address(0), start)
 }
 
 #[derive(Debug)]
@@ -137,8 +127,8 @@ fn an_attacker_cannot_take_a_secured_name() {
     let start = Instant::now();
     let mut network = Network::new(11, start, Conditions::default());
     for index in 0..HONEST {
-        let mut cloud = Cloud::new(config(index, start), start);
-        cloud.set_local_endpoints(start, vec![address(index)]);
+        let mut node = small_cloud_node(index, address(index), address(0), start);
+        let cloud = &mut node.cloud;
         // Every node publishes a name of its own, as daemons do: that is what the caches hold.
         cloud.register(
             start,
@@ -154,10 +144,7 @@ fn an_attacker_cannot_take_a_secured_name() {
                 identity: None,
             },
         );
-        network.add(Participant::Honest(Box::new(SimNode::new(
-            address(index),
-            cloud,
-        ))));
+        network.add(Participant::Honest(Box::new(node)));
         network.run_for(Duration::from_millis(200));
     }
     network.run_for(Duration::from_secs(20));

@@ -3,9 +3,8 @@
 use std::net::{Ipv6Addr, SocketAddrV6};
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::SigningKey;
-use pnrpd::cloud::node::{Cloud, CloudConfig, CloudEvent, Publication, WallClock};
-use pnrpd::cloud::scenario::SimNode;
+use pnrpd::cloud::node::{CloudEvent, Publication};
+use pnrpd::cloud::scenario::small_cloud_node;
 use pnrpd::cloud::sim::{Conditions, Network};
 use pnrpd::wire::AppEndpoint;
 
@@ -38,20 +37,7 @@ fn a_name_on_several_hosts_resolves_to_all_of_them() {
         let start = Instant::now();
         let mut network = Network::new(3, start, Conditions::default());
         for index in 0..nodes {
-            let config = CloudConfig {
-                seed: index as u64,
-                seeds: if index == 0 { vec![] } else { vec![address(0)] },
-                key: SigningKey::from_bytes(&[index as u8 + 1; 32]),
-                clock: WallClock {
-                    at: start,
-                    unix_secs: 1_800_000_000,
-                },
-                scope_id: 0,
-                discovery: None,
-            };
-            let mut cloud = Cloud::new(config, start);
-            cloud.set_local_endpoints(start, vec![address(index)]);
-            network.add(SimNode::new(address(index), cloud));
+            network.add(small_cloud_node(index, address(index), address(0), start));
             network.run_for(Duration::from_millis(100));
         }
         network.run_for(Duration::from_secs(5));

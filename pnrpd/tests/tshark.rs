@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use pnrp_shared::{PeerName, PnrpId};
-use pnrpd::cloud::node::{Cloud, CloudConfig, CloudEvent, Found, Publication, WallClock};
-use pnrpd::cloud::scenario::SimNode;
+use pnrpd::cloud::node::{CloudEvent, Found, Publication};
+use pnrpd::cloud::scenario::{small_cloud_node, SimNode};
 use pnrpd::cloud::sim::{Conditions, Network};
 use pnrpd::wire::{
     service_location, service_location_prefix, Ack, Advertise, AppEndpoint, AuthorityBuffer,
@@ -748,24 +748,12 @@ fn simulated_run() -> Vec<Datagram> {
     let mut network = Network::new(7, start, Conditions::default());
     network.record(true);
     for index in 0..8 {
-        let config = CloudConfig {
-            seed: index as u64,
-            seeds: if index == 0 {
-                vec![]
-            } else {
-                vec![sim_address(0)]
-            },
-            key: SigningKey::from_bytes(&[index as u8 + 1; 32]),
-            clock: WallClock {
-                at: start,
-                unix_secs: 1_800_000_000,
-            },
-            scope_id: 0,
-            discovery: None,
-        };
-        let mut cloud = Cloud::new(config, start);
-        cloud.set_local_endpoints(start, vec![sim_address(index)]);
-        network.add(SimNode::new(sim_address(index), cloud));
+        network.add(small_cloud_node(
+            index,
+            sim_address(index),
+            sim_address(0),
+            start,
+        ));
         network.run_for(Duration::from_millis(100));
     }
     network.run_for(Duration::from_secs(5));

@@ -82,6 +82,34 @@ impl Outcome {
     }
 }
 
+/// The configuration of node `index` of a small simulated cloud that joins through its first
+/// node at `first`: its own key and random choices, a fixed clock.
+pub fn small_cloud_config(index: usize, first: SocketAddrV6, start: Instant) -> CloudConfig {
+    CloudConfig {
+        seed: index as u64,
+        seeds: if index == 0 { vec![] } else { vec![first] },
+        key: SigningKey::from_bytes(&[index as u8 + 1; 32]),
+        clock: WallClock {
+            at: start,
+            unix_secs: 1_800_000_000,
+        },
+        scope_id: 0,
+        discovery: None,
+    }
+}
+
+/// Node `index` of a small simulated cloud (see [`small_cloud_config`]), listening at `address`.
+pub fn small_cloud_node(
+    index: usize,
+    address: SocketAddrV6,
+    first: SocketAddrV6,
+    start: Instant,
+) -> SimNode {
+    let mut cloud = Cloud::new(small_cloud_config(index, first, start), start);
+    cloud.set_local_endpoints(start, vec![address]);
+    SimNode::new(address, cloud)
+}
+
 fn address(index: usize) -> SocketAddrV6 {
     let ip = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, (index >> 16) as u16, index as u16);
     SocketAddrV6::new(ip, 3540, 0, 0)
