@@ -346,14 +346,8 @@ impl Attacker {
         };
         let classifier = Classifier::new(self.config.victim.classifier()).ok();
         let mut buffer = AuthorityBuffer {
-            leaf_set: false,
-            busy: false,
-            not_found: false,
-            cert_chain: None,
             classifier,
-            extended_payload: None,
-            route_entry: Some(self.own_entry(id)),
-            cpa: None,
+            ..AuthorityBuffer::answer(Some(self.own_entry(id)), None)
         };
         let bytes = match (turn, &self.captured) {
             (1, Some(captured)) => {

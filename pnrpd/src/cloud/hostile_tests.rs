@@ -279,16 +279,10 @@ fn one_address_gets_at_most_a_few_cache_entries() {
                 port: poisoner.port(),
             }])
             .unwrap();
-            let buffer = AuthorityBuffer {
-                leaf_set: false,
-                busy: false,
-                not_found: false,
-                cert_chain: None,
-                classifier: None,
-                extended_payload: None,
-                route_entry: Some(route_entry(entry_id, poisoner)),
-                cpa: Some(Cpa::sign(fields, &key)),
-            };
+            let buffer = AuthorityBuffer::answer(
+                Some(route_entry(entry_id, poisoner)),
+                Some(Cpa::sign(fields, &key)),
+            );
             for fragment in buffer.fragments(packet.message_id) {
                 cloud.handle_datagram(
                     later,

@@ -1476,13 +1476,8 @@ impl Cloud {
         };
         let buffer = AuthorityBuffer {
             leaf_set: suspicious,
-            busy: false,
             not_found: validate_not_local,
-            cert_chain: None,
-            classifier: None,
-            extended_payload: None,
-            route_entry,
-            cpa: None,
+            ..AuthorityBuffer::answer(route_entry, None)
         };
         if !self.answer_authority(now, from, message_id, &buffer) {
             self.stats.withheld += 1;

@@ -882,14 +882,22 @@ impl AuthorityBuffer {
     /// A buffer with only flags: the "not found" reply.
     pub fn not_found() -> Self {
         AuthorityBuffer {
+            not_found: true,
+            ..AuthorityBuffer::answer(None, None)
+        }
+    }
+
+    /// An answer carrying a route entry and a CPA (either may be absent), no flags, nothing else.
+    pub fn answer(route_entry: Option<RouteEntry>, cpa: Option<Cpa>) -> Self {
+        AuthorityBuffer {
             leaf_set: false,
             busy: false,
-            not_found: true,
+            not_found: false,
             cert_chain: None,
             classifier: None,
             extended_payload: None,
-            route_entry: None,
-            cpa: None,
+            route_entry,
+            cpa,
         }
     }
 

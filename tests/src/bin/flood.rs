@@ -151,16 +151,7 @@ fn forged(rng: &mut Rng, targets: &[PnrpId]) -> Message {
         }),
         _ => {
             // An AUTHORITY fragment of no conversation: a large buffer, one fragment of it.
-            let buffer = AuthorityBuffer {
-                leaf_set: false,
-                busy: false,
-                not_found: false,
-                cert_chain: None,
-                classifier: None,
-                extended_payload: None,
-                route_entry: Some(random_entry(rng)),
-                cpa: None,
-            };
+            let buffer = AuthorityBuffer::answer(Some(random_entry(rng)), None);
             let mut fragments = buffer.fragments(rng.next() as u32);
             let pick = rng.below(fragments.len());
             Message::Authority(fragments.swap_remove(pick))
