@@ -462,7 +462,14 @@ impl Node {
                         .into_iter()
                         .map(|(id, name)| (id.to_string(), name.to_string()))
                         .collect(),
-                    counters: [stats.sent, stats.received, stats.malformed, stats.bad_cpas],
+                    counters: [
+                        stats.sent,
+                        stats.received,
+                        stats.malformed,
+                        stats.bad_cpas,
+                        stats.rate_limited,
+                        stats.withheld,
+                    ],
                 }
             })
             .collect()

@@ -165,8 +165,9 @@ pub struct CloudInfo {
     pub cached: u32,
     /// PNRP IDs (hex) this node publishes there, with their peer names.
     pub published: Vec<(String, String)>,
-    /// Datagrams sent, received, dropped as malformed; CPAs rejected.
-    pub counters: [u64; 4],
+    /// Datagrams sent, received, dropped as malformed; CPAs rejected; datagrams dropped by the
+    /// per-source rate limit; answers withheld by the anti-amplification budget.
+    pub counters: [u64; 6],
 }
 
 /// One cached route entry.

@@ -141,6 +141,9 @@ check "the target's memory grew by less than $max_growth_kib KiB" test "$growth"
 check "the target's log stays under $max_log_lines lines" test "$lines_after" -lt "$max_log_lines"
 check "the attacker got back less than 3x what it sent" \
     test "${back_bytes:-0}" -le "$((3 * ${out_bytes:-0}))"
+rate_limited=$(ctl 1 --json clouds | python3 -c 'import json,sys; print(sum(c["rate_limited"] for c in json.load(sys.stdin)))')
+echo "figure: datagrams the target dropped over the rate limit: ${rate_limited}"
+check "pnrpctl clouds counts what the rate limit dropped" test "${rate_limited:-0}" -gt 0
 echo "--- target log (last 10 lines)"
 tail -n 10 "$work/pnrpd1.log"
 finish

@@ -421,6 +421,8 @@ fn run(args: &Args) -> Result<(), Failure> {
                                 "received": cloud.counters[1],
                                 "malformed": cloud.counters[2],
                                 "bad_cpas": cloud.counters[3],
+                                "rate_limited": cloud.counters[4],
+                                "withheld": cloud.counters[5],
                             })
                         })
                         .collect();
@@ -440,8 +442,9 @@ fn run(args: &Args) -> Result<(), Failure> {
                         for (id, name) in &cloud.published {
                             println!("  publishes {name} as {id}");
                         }
-                        let [sent, received, malformed, bad] = cloud.counters;
+                        let [sent, received, malformed, bad, limited, withheld] = cloud.counters;
                         println!("  datagrams sent {sent}, received {received}, malformed {malformed}; CPAs rejected {bad}");
+                        println!("  dropped over the rate limit {limited}; answers withheld from unproven addresses {withheld}");
                     }
                 }
             }
