@@ -342,10 +342,8 @@ pub fn ipc_decode(data: &[u8]) {
         let _ = ipc::decode_body::<ipc::Request>(body);
         let _ = ipc::decode_body::<ipc::Response>(body);
     }
-    if let Some(request) = frame_round_trip::<ipc::Request>(data) {
-        if let ipc::Request::Register(registration) = request {
-            let _ = registration.clone().checked();
-        }
+    if let Some(ipc::Request::Register(registration)) = frame_round_trip::<ipc::Request>(data) {
+        let _ = registration.checked();
     }
     if let Some(response) = frame_round_trip::<ipc::Response>(data) {
         match response {

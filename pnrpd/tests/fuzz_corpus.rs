@@ -7,7 +7,10 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-const TARGETS: [(&str, fn(&[u8])); 5] = [
+/// A target's entry point in `pnrpd::fuzzing`.
+type EntryPoint = fn(&[u8]);
+
+const TARGETS: [(&str, EntryPoint); 5] = [
     ("wire_decode", pnrpd::fuzzing::wire_decode),
     ("cpa", pnrpd::fuzzing::cpa),
     ("reassembly", pnrpd::fuzzing::reassembly),
@@ -50,7 +53,7 @@ fn target_dirs(dir: &Path) -> BTreeSet<String> {
     names
 }
 
-fn replay(dir: &Path, run: fn(&[u8])) -> usize {
+fn replay(dir: &Path, run: EntryPoint) -> usize {
     let files = files(dir);
     for file in &files {
         let data = fs::read(file).unwrap_or_else(|error| panic!("{}: {error}", file.display()));
