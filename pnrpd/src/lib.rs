@@ -20,6 +20,8 @@
 //! - [`wire`] — the PNRP wire codec ([MS-PNRP] §2): messages, CPAs and their Ed25519 signatures,
 //!   AUTHORITY fragmentation; the one place untrusted UDP bytes are decoded.
 //! - [`client`] — the blocking socket client used by `pnrpctl`.
+//! - `fuzzing` (hidden) — the entry points of the fuzz targets in `fuzz/`, replayed on the
+//!   committed corpus by `tests/fuzz_corpus.rs`.
 //! - [`cli`] — the command lines of `pnrpd` and `pnrpctl`, the only places errors become messages;
 //!   `src/bin/` holds their one-line `main`s.
 
@@ -28,6 +30,8 @@ pub mod client;
 pub mod cloud;
 pub mod config;
 pub mod daemon;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 pub mod interfaces;
 pub mod node;

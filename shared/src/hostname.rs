@@ -50,8 +50,31 @@ pub fn is_pnrp_host(host: &[u8]) -> bool {
 }
 
 /// The direct-form host name of a peer name: `<authority>.<classifier>.pnrp.net`.
+///
+/// A classifier label that itself starts with `xn--` is written in punycode (`xn--` + its
+/// encoding), since [`peer_name_of_host`] decodes such labels: so the host name always maps back
+/// to the same peer name (`0.xn--a` ↔ `0.xn--xn--a-.pnrp.net`). Other labels are written as they are.
 pub fn host_name_of(name: &PeerName) -> String {
-    format!("{name}.{PNRP_DOMAIN}")
+    let mut host = name.authority().to_string();
+    for label in name.classifier().split('.') {
+        host.push('.');
+        if has_ace_prefix(label) {
+            host.push_str("xn--");
+            host.push_str(&punycode::encode(label));
+        } else {
+            host.push_str(label);
+        }
+    }
+    host.push('.');
+    host.push_str(PNRP_DOMAIN);
+    host
+}
+
+/// Whether a label starts with `xn--` in any case, as punycode labels do.
+fn has_ace_prefix(label: &str) -> bool {
+    label
+        .get(..4)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("xn--"))
 }
 
 /// Maps a host name under `pnrp.net` (either form) to the peer name it stands for.
@@ -87,9 +110,9 @@ pub fn peer_name_of_host(host: &str) -> Result<PeerName, HostNameError> {
 }
 
 fn decode_label(label: &str) -> Result<String, HostNameError> {
-    match label.get(..4) {
-        Some(prefix) if prefix.eq_ignore_ascii_case("xn--") => {
-            punycode::decode(&label[4..]).map_err(|_| HostNameError::BadPunycode(label.into()))
+    match label.get(4..) {
+        Some(encoded) if has_ace_prefix(label) => {
+            punycode::decode(encoded).map_err(|_| HostNameError::BadPunycode(label.into()))
         }
         _ => Ok(label.to_owned()),
     }
@@ -167,6 +190,25 @@ mod tests {
             assert!(host.ends_with(".pnrp.net"));
             assert_eq!(peer_name_of_host(&host).unwrap(), peer_name, "{host}");
         }
+    }
+
+    /// Found by the `hostname` fuzz target (fuzz/regressions/hostname/): a classifier label
+    /// starting with `xn--` was printed as is, and the host name then decoded it as punycode into
+    /// another peer name.
+    #[test]
+    fn classifier_labels_that_look_like_punycode_round_trip() {
+        for name in [
+            "0.xn--caf-dma.pnrp.net",
+            "0.XN--a",
+            "0.lab.xn--",
+            "0.xn--é.x",
+        ] {
+            let peer_name: PeerName = name.parse().unwrap();
+            let host = host_name_of(&peer_name);
+            assert_eq!(peer_name_of_host(&host).unwrap(), peer_name, "{host}");
+        }
+        let peer_name: PeerName = "0.xn--caf-dma".parse().unwrap();
+        assert_eq!(host_name_of(&peer_name), "0.xn--xn--caf-dma-.pnrp.net");
     }
 
     #[test]

@@ -773,8 +773,8 @@ impl Cpa {
         })
     }
 
-    /// A CPA from arbitrary parts, signature unchecked: for tests that tamper.
-    #[cfg(test)]
+    /// A CPA from arbitrary parts, signature unchecked: for tests that tamper, and for the fuzz
+    /// target's check that decoded fields re-encode to fields that decode the same.
     pub(crate) fn forge(fields: &CpaFields, key: CpaPublicKey, signature: CpaSignature) -> Cpa {
         let mut w = Writer::default();
         fields.encode_unsigned(&key, &mut w);

@@ -181,6 +181,30 @@ impl Reassembly {
         Ok(None)
     }
 
+    /// Asserts the bookkeeping the bounds rely on: the counts stay within their limits,
+    /// `used_bytes` is the sum of the partial buffers, each buffer is its Size long and has only
+    /// bits for fragments inside it. For the fuzz target (`crate::fuzzing`) and tests.
+    pub(crate) fn assert_invariants(&self) {
+        assert!(
+            self.entries.len() <= self.max_reassemblies,
+            "too many partial buffers"
+        );
+        assert!(self.used_bytes <= self.max_bytes, "over the byte budget");
+        let sum: usize = self.entries.values().map(|entry| entry.buffer.len()).sum();
+        assert_eq!(
+            self.used_bytes, sum,
+            "used_bytes disagrees with the buffers"
+        );
+        for entry in self.entries.values() {
+            assert_eq!(entry.buffer.len(), usize::from(entry.size));
+            assert!(entry.buffer.len() <= MAX_AUTHORITY_BUFFER);
+            let complete = Entry::complete_mask(entry.size);
+            assert_eq!(entry.received & !complete, 0, "a fragment bit past the end");
+            assert_ne!(entry.received, complete, "a complete buffer was kept");
+            assert!(entry.created < self.next_sequence);
+        }
+    }
+
     /// Evicts oldest partial buffers until one more of `size` bytes fits.
     fn make_room(&mut self, size: usize) -> Result<(), ReassemblyError> {
         if size > self.max_bytes {

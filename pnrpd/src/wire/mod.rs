@@ -23,7 +23,7 @@
 //! EXTENDED_PAYLOAD (reversed), and the CPA's Service Location and BinaryAuthority are reversed as
 //! §2.2.3.1 says. docs/PROTOCOL.md records every choice and deviation.
 
-mod codec;
+pub(crate) mod codec;
 pub mod cpa;
 pub mod error;
 pub mod extended;
@@ -32,7 +32,7 @@ pub mod messages;
 pub mod types;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use codec::BoundedVec;
 pub use cpa::{

@@ -16,15 +16,15 @@ use super::*;
 // Fixtures
 
 /// Now: 2025-01-01T00:00:00Z as FILETIME.
-pub(super) const NOW: u64 = FILETIME_UNIX_EPOCH_PLUS_2025;
+pub(crate) const NOW: u64 = FILETIME_UNIX_EPOCH_PLUS_2025;
 const FILETIME_UNIX_EPOCH_PLUS_2025: u64 = 116_444_736_000_000_000 + 1_735_689_600 * 10_000_000;
 const DAY: u64 = 86_400 * 10_000_000;
 
-pub(super) fn key(seed: u8) -> SigningKey {
+pub(crate) fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
 }
 
-pub(super) fn pnrp_id(seed: u8) -> PnrpId {
+pub(crate) fn pnrp_id(seed: u8) -> PnrpId {
     let mut id = [0u8; 32];
     id.iter_mut()
         .enumerate()
@@ -32,18 +32,18 @@ pub(super) fn pnrp_id(seed: u8) -> PnrpId {
     PnrpId(id)
 }
 
-pub(super) fn addr(n: u16) -> Ipv6Addr {
+pub(crate) fn addr(n: u16) -> Ipv6Addr {
     Ipv6Addr::new(0xfd00, 0, 0, 0x10, 0, 0, 0, n)
 }
 
-pub(super) fn endpoint(n: u16) -> Endpoint {
+pub(crate) fn endpoint(n: u16) -> Endpoint {
     Endpoint {
         port: 3540,
         address: addr(n),
     }
 }
 
-pub(super) fn route(seed: u8, addresses: u16) -> RouteEntry {
+pub(crate) fn route(seed: u8, addresses: u16) -> RouteEntry {
     RouteEntry {
         pnrp_id: pnrp_id(seed),
         port: 3540,
@@ -51,13 +51,13 @@ pub(super) fn route(seed: u8, addresses: u16) -> RouteEntry {
     }
 }
 
-pub(super) fn secured_name(key: &SigningKey) -> PeerName {
+pub(crate) fn secured_name(key: &SigningKey) -> PeerName {
     let hash = CpaPublicKey::of(key).authority_hash();
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     format!("{hex}.printer").parse().unwrap()
 }
 
-pub(super) fn cpa_fields(name: &PeerName, key: &SigningKey, nonce: [u8; 16]) -> CpaFields {
+pub(crate) fn cpa_fields(name: &PeerName, key: &SigningKey, nonce: [u8; 16]) -> CpaFields {
     let services = vec![
         endpoint(1),
         Endpoint::from(SocketAddr::from(([192, 0, 2, 7], 3540))),
@@ -89,13 +89,13 @@ pub(super) fn cpa_fields(name: &PeerName, key: &SigningKey, nonce: [u8; 16]) -> 
     fields
 }
 
-pub(super) fn sample_cpa() -> Cpa {
+pub(crate) fn sample_cpa() -> Cpa {
     let key = key(1);
     let name = secured_name(&key);
     Cpa::sign(cpa_fields(&name, &key, [0x42; 16]), &key)
 }
 
-pub(super) fn revoke_cpa() -> Cpa {
+pub(crate) fn revoke_cpa() -> Cpa {
     let key = key(2);
     let name: PeerName = "0.myapp".parse().unwrap();
     let mut fields = cpa_fields(&name, &key, [0; 16]);
@@ -105,7 +105,7 @@ pub(super) fn revoke_cpa() -> Cpa {
     Cpa::sign(fields, &key)
 }
 
-pub(super) fn sample_extended(cpa: &Cpa, key: &SigningKey) -> ExtendedPayload {
+pub(crate) fn sample_extended(cpa: &Cpa, key: &SigningKey) -> ExtendedPayload {
     ExtendedPayload::sign(
         ExtendedPayloadFields {
             not_after: NOW + DAY,
@@ -117,7 +117,7 @@ pub(super) fn sample_extended(cpa: &Cpa, key: &SigningKey) -> ExtendedPayload {
     )
 }
 
-pub(super) fn full_buffer(cert_chain_len: usize) -> AuthorityBuffer {
+pub(crate) fn full_buffer(cert_chain_len: usize) -> AuthorityBuffer {
     let key = key(1);
     let mut fields = cpa_fields(&secured_name(&key), &key, [0x42; 16]);
     fields.has_extended_payload = true;
@@ -141,7 +141,7 @@ pub(super) fn full_buffer(cert_chain_len: usize) -> AuthorityBuffer {
 }
 
 /// At least one packet of each type, most with every optional field.
-pub(super) fn all_packets() -> Vec<Packet> {
+pub(crate) fn all_packets() -> Vec<Packet> {
     let mut packets = vec![
         Packet {
             message_id: 1,
