@@ -504,79 +504,11 @@ mod tests {
 
     #[test]
     fn round_trips_every_message() {
-        let requests = [
-            Request::Resolve {
-                name: "0.x".parse().unwrap(),
-            },
-            Request::ResolveAddress {
-                address: registration().addresses[0],
-            },
-            Request::Register(registration()),
-            Request::Unregister {
-                name: "0.x".parse().unwrap(),
-            },
-            Request::List,
-            Request::Status,
-            Request::IdentityCreate {
-                secret: Some([7; 32]),
-            },
-            Request::IdentityList,
-            Request::IdentityExport {
-                authority: "ab".repeat(20),
-                secret: true,
-            },
-            Request::IdentityDelete {
-                authority: "ab".repeat(20),
-            },
-        ];
-        for request in requests {
+        for request in crate::samples::requests() {
             let frame = encode_frame(&request).unwrap();
             assert_eq!(decode_frame::<Request>(&frame).unwrap(), request);
         }
-        let info = RegistrationInfo {
-            registration: registration(),
-            published: registration().addresses,
-            owner: 1000,
-        };
-        let identity = IdentityInfo {
-            authority: "ab".repeat(20),
-            public_key: [1; 32],
-            owner: 1000,
-            names: vec!["0.x".parse().unwrap()],
-        };
-        let responses = [
-            Response::Resolved(vec![Record {
-                name: "0.x".parse().unwrap(),
-                addresses: registration().addresses,
-                port: None,
-                protocol: Default::default(),
-                comment: None,
-                payload: None,
-                source: "local".into(),
-            }]),
-            Response::NotFound,
-            Response::Names(vec!["0.x".parse().unwrap()]),
-            Response::Registered(info.clone()),
-            Response::Unregistered,
-            Response::Registrations(vec![info]),
-            Response::Status(Status {
-                version: "1".into(),
-                uptime_secs: 3,
-                registrations: 1,
-                state_dir: "/var/lib/pnrp".into(),
-            }),
-            Response::Identities(vec![identity.clone()]),
-            Response::IdentitySecret {
-                identity,
-                secret: [9; 32],
-            },
-            Response::IdentityDeleted,
-            Response::Error {
-                kind: ErrorKind::NoIdentity,
-                message: "no".into(),
-            },
-        ];
-        for response in responses {
+        for response in crate::samples::responses() {
             let frame = encode_frame(&response).unwrap();
             assert_eq!(decode_frame::<Response>(&frame).unwrap(), response);
         }

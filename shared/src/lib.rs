@@ -9,12 +9,16 @@
 //! - [`hostname`] — host names under `pnrp.net` ↔ peer names, both directions.
 //! - [`punycode`] — RFC 3492 for non-ASCII labels in host names.
 //! - [`ipc`] — the Unix-socket protocol between the NSS module, `pnrpctl` and `pnrpd`.
+//! - `samples` (tests and the `samples` feature only) — one of every socket-protocol message.
 
 pub mod hostname;
 pub mod id;
 pub mod ipc;
 pub mod name;
 pub mod punycode;
+#[cfg(any(test, feature = "samples"))]
+#[doc(hidden)]
+pub mod samples;
 
 pub use hostname::{host_name_of, peer_name_of_host, HostNameError, PNRP_DOMAIN};
 pub use id::{P2pId, PnrpId, ServiceLocation};
