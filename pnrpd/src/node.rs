@@ -525,7 +525,7 @@ impl Node {
                 }
                 CloudScope::Global => scope == "Global",
             })
-            .filter_map(|slot| slot.cloud.handle_ssdp(now, from, &message))
+            .filter_map(|slot| slot.cloud.handle_ssdp(now, from, bytes.len(), &message))
             .collect();
         self.collect_cloud_events(now);
         self.finish_ready(now);

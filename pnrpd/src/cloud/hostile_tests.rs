@@ -346,3 +346,45 @@ fn a_forged_inquire_earns_only_a_probe() {
         ));
     }
 }
+
+#[test]
+fn ssdp_searches_are_rate_limited_and_never_amplified() {
+    let now = Instant::now();
+    let config = CloudConfig {
+        seed: 2,
+        seeds: Vec::new(),
+        key: SigningKey::from_bytes(&[8; 32]),
+        clock: WallClock {
+            at: now,
+            unix_secs: 1_800_000_000,
+        },
+        scope_id: 0,
+        discovery: Some("Global"),
+    };
+    let mut cloud = Cloud::new(config, now);
+    cloud.set_local_endpoints(now, vec![at(1)]);
+    cloud.register(
+        now,
+        Publication {
+            name: "0.here".parse().unwrap(),
+            app_endpoints: Vec::new(),
+            comment: None,
+            payload: None,
+            identity: None,
+        },
+    );
+    let search = super::ssdp::search("Global");
+    let message = super::ssdp::parse(&search).unwrap();
+    let (mut received, mut sent, mut answers) = (0, 0, 0);
+    for _ in 0..1000 {
+        received += search.len();
+        if let Some(answer) = cloud.handle_ssdp(now, at(0x99), search.len(), &message) {
+            sent += answer.len();
+            answers += 1;
+        }
+    }
+    assert!(answers > 0, "an honest search is answered");
+    assert!(answers <= BURST as usize, "{answers} answers to one source");
+    assert!(sent as u64 <= AMPLIFICATION * received as u64);
+    assert!(cloud.stats().rate_limited > 0);
+}

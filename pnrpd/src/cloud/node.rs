@@ -552,6 +552,7 @@ impl Cloud {
         &mut self,
         now: Instant,
         from: SocketAddrV6,
+        len: usize,
         message: &SsdpMessage,
     ) -> Option<Vec<u8>> {
         let scope = self.config.discovery?;
@@ -560,9 +561,19 @@ impl Cloud {
                 if self.locals.is_empty() {
                     return None;
                 }
+                // The PNRP rules hold on port 1900 too: the source's rate, and what an answer
+                // to a source that may be forged may cost.
+                if !self.guard.admit(now, from.ip(), len) {
+                    self.stats.rate_limited += 1;
+                    return None;
+                }
                 let endpoint = *self.local_endpoints.first()?;
-                let _ = from;
-                Some(ssdp::response(scope, endpoint))
+                let answer = ssdp::response(scope, endpoint);
+                if !self.guard.charge(now, from.ip(), answer.len()) {
+                    self.stats.withheld += 1;
+                    return None;
+                }
+                Some(answer)
             }
             SsdpMessage::Response {
                 scope: answered,
