@@ -24,6 +24,7 @@ use tokio::net::{UdpSocket, UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::{debug, info, warn};
 
+use crate::cloud::guard::Generations;
 use crate::cloud::node::{Cloud, CloudConfig, WallClock};
 use crate::cloud::ssdp;
 use crate::identity::{Identities, Identity, IdentityError, MAX_IDENTITIES_PER_USER};
@@ -45,7 +46,7 @@ const ADDRESS_REFRESH: Duration = Duration::from_secs(2);
 
 /// Every this many address refreshes (30 s), the cloud's cache is remembered for the next start.
 const PEERS_SAVE_TICKS: u64 = 15;
-/// Most peers whose local address is remembered for replies (two generations of half each).
+/// Most peers whose local address is remembered for replies.
 const MAX_PEERS_TRACKED: usize = 4096;
 /// Most remembered cloud nodes.
 const MAX_SAVED_PEERS: usize = 64;
@@ -193,7 +194,7 @@ pub async fn run(
     info!(count = saved.len(), dir = %store.dir().display(), "loaded registrations");
     for saved in saved {
         let name = &saved.registration.name;
-        let identity = identity_key(&identities, name);
+        let identity = identity_of(&identities, name).map(|identity| identity.key.clone());
         if name.is_secured() && identity.is_none() {
             warn!(%name, "its identity is gone: other nodes will refuse this name's CPAs");
         }
@@ -231,12 +232,14 @@ pub async fn run(
                     tracing_queries.insert(query);
                     pending.insert(query, command.reply);
                 } else {
-                    let mut state = State {
-                        node: &mut node,
-                        store: &store,
-                        identities: &mut identities,
-                    };
-                    handle_command(&mut state, &mut pending, started, command);
+                    handle_command(
+                        &mut node,
+                        &store,
+                        &mut identities,
+                        &mut pending,
+                        started,
+                        command,
+                    );
                 }
             }
             () = sleep_until(deadline), if deadline.is_some() => node.handle_timeout(Instant::now()),
@@ -258,7 +261,9 @@ pub async fn run(
                     let mut next = Some(first);
                     let mut taken = 0;
                     while let Some((length, from, local)) = next.take() {
-                        io.remember_reached(from, local);
+                        if let Some(local) = local {
+                            *io.reached.entry(from, || local) = local;
+                        }
                         if let Some(cloud) = node.cloud_for(&from) {
                             node.handle_datagram(Instant::now(), cloud, from, &datagram[..length]);
                         }
@@ -319,10 +324,9 @@ pub async fn run(
 #[derive(Debug)]
 struct CloudIo {
     udp: UdpSocket,
-    /// The local address each peer last reached us at (replies leave from it), in two
-    /// generations: when the newer fills, it becomes the older and the older is dropped, so a
+    /// The local address each peer last reached us at: replies leave from it. Bounded, so a
     /// flood of forged sources costs bounded memory and honest peers' fresh entries survive.
-    reached: [HashMap<SocketAddrV6, std::net::Ipv6Addr>; 2],
+    reached: Generations<SocketAddrV6, std::net::Ipv6Addr>,
     ssdp: Option<UdpSocket>,
     joined: std::collections::HashSet<u32>,
     key: [u8; 32],
@@ -333,21 +337,6 @@ struct CloudIo {
 }
 
 impl CloudIo {
-    fn remember_reached(&mut self, from: SocketAddrV6, local: Option<std::net::Ipv6Addr>) {
-        let Some(local) = local else { return };
-        if self.reached[0].len() >= MAX_PEERS_TRACKED / 2 {
-            self.reached[1] = std::mem::take(&mut self.reached[0]);
-        }
-        self.reached[0].insert(from, local);
-    }
-
-    fn reached_at(&self, peer: &SocketAddrV6) -> Option<std::net::Ipv6Addr> {
-        self.reached[0]
-            .get(peer)
-            .or_else(|| self.reached[1].get(peer))
-            .copied()
-    }
-
     fn config(&mut self, scope_id: u32, discovery: Option<&'static str>) -> CloudConfig {
         self.next_seed = self.next_seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let seeds = self
@@ -431,7 +420,7 @@ fn open_cloud(
     crate::udp::enable_destination_info(&udp).map_err(|error| cloud_error(error.to_string()))?;
     let mut io = CloudIo {
         udp,
-        reached: Default::default(),
+        reached: Generations::new(MAX_PEERS_TRACKED),
         ssdp,
         joined: Default::default(),
         key: store.node_key()?,
@@ -499,7 +488,7 @@ fn flush(node: &mut Node, io: &CloudIo) -> u64 {
     let mut failed = 0;
     while let Some((_, to, bytes)) = node.poll_transmit() {
         // UDP may drop; PNRP retransmits what matters.
-        if crate::udp::send_from(&io.udp, &bytes, to, io.reached_at(&to)).is_err() {
+        if crate::udp::send_from(&io.udp, &bytes, to, io.reached.get(&to).copied()).is_err() {
             failed += 1;
         }
     }
@@ -545,15 +534,10 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// What a request may read and change.
-struct State<'a> {
-    node: &'a mut Node,
-    store: &'a Store,
-    identities: &'a mut Identities,
-}
-
 fn handle_command(
-    state: &mut State<'_>,
+    node: &mut Node,
+    store: &Store,
+    identities: &mut Identities,
     pending: &mut HashMap<QueryId, oneshot::Sender<Response>>,
     started: Instant,
     Command {
@@ -562,11 +546,6 @@ fn handle_command(
         uid,
     }: Command,
 ) {
-    let State {
-        node,
-        store,
-        identities,
-    } = state;
     let now = Instant::now();
     let response = match request {
         Request::Resolve { name } => {
@@ -738,14 +717,14 @@ fn may_register(node: &Node, name: &pnrp_shared::PeerName, uid: u32) -> Result<(
     Ok(())
 }
 
-/// The key of a secured name's identity, when this node has it.
-fn identity_key(identities: &Identities, name: &pnrp_shared::PeerName) -> Option<SigningKey> {
-    if !name.is_secured() {
-        return None;
-    }
-    identities
-        .get(&name.authority())
-        .map(|identity| identity.key.clone())
+/// A secured name's identity, when this node has it (`None` for an unsecured name).
+fn identity_of<'a>(
+    identities: &'a Identities,
+    name: &pnrp_shared::PeerName,
+) -> Option<&'a Identity> {
+    name.is_secured()
+        .then(|| identities.get(&name.authority()))
+        .flatten()
 }
 
 /// The key that signs `name`'s CPAs: none for an unsecured name (the node's key serves); for a
@@ -758,7 +737,7 @@ fn signing_identity(
     if !name.is_secured() {
         return Ok(None);
     }
-    match identities.get(&name.authority()) {
+    match identity_of(identities, name) {
         Some(identity) if identity.owner == uid || uid == 0 => Ok(Some(identity.key.clone())),
         _ => Err(Refusal(
             ErrorKind::NoIdentity,

@@ -55,6 +55,10 @@ pub fn is_pnrp_host(host: &[u8]) -> bool {
 /// encoding), since [`peer_name_of_host`] decodes such labels: so the host name always maps back
 /// to the same peer name (`0.xn--a` ↔ `0.xn--xn--a-.pnrp.net`). Other labels are written as they are.
 pub fn host_name_of(name: &PeerName) -> String {
+    // The usual case, on every lookup the NSS module answers: one allocation.
+    if !name.classifier().split('.').any(has_ace_prefix) {
+        return format!("{name}.{PNRP_DOMAIN}");
+    }
     let mut host = name.authority().to_string();
     for label in name.classifier().split('.') {
         host.push('.');
@@ -71,7 +75,7 @@ pub fn host_name_of(name: &PeerName) -> String {
 }
 
 /// Whether a label starts with `xn--` in any case, as punycode labels do.
-fn has_ace_prefix(label: &str) -> bool {
+pub fn has_ace_prefix(label: &str) -> bool {
     label
         .get(..4)
         .is_some_and(|prefix| prefix.eq_ignore_ascii_case("xn--"))
@@ -110,11 +114,10 @@ pub fn peer_name_of_host(host: &str) -> Result<PeerName, HostNameError> {
 }
 
 fn decode_label(label: &str) -> Result<String, HostNameError> {
-    match label.get(4..) {
-        Some(encoded) if has_ace_prefix(label) => {
-            punycode::decode(encoded).map_err(|_| HostNameError::BadPunycode(label.into()))
-        }
-        _ => Ok(label.to_owned()),
+    if has_ace_prefix(label) {
+        punycode::decode(&label[4..]).map_err(|_| HostNameError::BadPunycode(label.into()))
+    } else {
+        Ok(label.to_owned())
     }
 }
 

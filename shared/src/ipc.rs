@@ -259,11 +259,12 @@ impl Registration {
 
     /// Checks the limits a daemon enforces; the message says what is wrong.
     pub fn validate(&self) -> Result<(), String> {
-        if let Some(label) = self.name.classifier().split('.').find(|label| {
-            label
-                .get(..4)
-                .is_some_and(|prefix| prefix.eq_ignore_ascii_case("xn--"))
-        }) {
+        if let Some(label) = self
+            .name
+            .classifier()
+            .split('.')
+            .find(|label| crate::hostname::has_ace_prefix(label))
+        {
             return Err(format!(
                 "classifier label {label:?} starts with xn--, which host names read as punycode; \
                  write the name in Unicode instead"

@@ -11,6 +11,7 @@
 //! sources costs no scan). Sans-IO like the rest of the cloud: time comes in as `now`.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
@@ -27,16 +28,19 @@ pub const AMPLIFICATION: u64 = 3;
 /// How long a proof of return routability holds.
 pub const PROOF_LIFETIME: Duration = Duration::from_secs(600);
 
-/// A map of at most `limit` entries: two generations, the older dropped when the newer is full.
+/// A map of at most `limit` entries: two generations, the older dropped whole when the newer is
+/// full. An approximate LRU in O(1) per operation, so that a flood of forged keys costs bounded
+/// memory and no scan.
 #[derive(Debug)]
-struct Generations<V> {
-    current: HashMap<Ipv6Addr, V>,
-    previous: HashMap<Ipv6Addr, V>,
+pub struct Generations<K, V> {
+    current: HashMap<K, V>,
+    previous: HashMap<K, V>,
     half: usize,
 }
 
-impl<V> Generations<V> {
-    fn new(limit: usize) -> Self {
+impl<K: Eq + Hash + Copy, V> Generations<K, V> {
+    /// An empty map holding at most `limit` entries.
+    pub fn new(limit: usize) -> Self {
         Generations {
             current: HashMap::new(),
             previous: HashMap::new(),
@@ -44,16 +48,23 @@ impl<V> Generations<V> {
         }
     }
 
-    fn len(&self) -> usize {
+    /// Entries held.
+    pub fn len(&self) -> usize {
         self.current.len() + self.previous.len()
     }
 
-    fn get(&self, key: &Ipv6Addr) -> Option<&V> {
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value of `key`, if still held.
+    pub fn get(&self, key: &K) -> Option<&V> {
         self.current.get(key).or_else(|| self.previous.get(key))
     }
 
     /// The entry for `key`, moved to the newer generation, created by `make` if absent.
-    fn entry(&mut self, key: Ipv6Addr, make: impl FnOnce() -> V) -> &mut V {
+    pub fn entry(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
         if !self.current.contains_key(&key) {
             let value = self.previous.remove(&key).unwrap_or_else(make);
             if self.current.len() >= self.half {
@@ -77,8 +88,8 @@ struct Source {
 /// The per-source tables of one cloud.
 #[derive(Debug)]
 pub struct Guard {
-    sources: Generations<Source>,
-    proven: Generations<Instant>,
+    sources: Generations<Ipv6Addr, Source>,
+    proven: Generations<Ipv6Addr, Instant>,
 }
 
 impl Default for Guard {

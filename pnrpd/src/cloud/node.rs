@@ -455,8 +455,8 @@ impl Cloud {
     /// our own route entry (§3.2.4.1). Alone (empty cache) it waits for the first neighbour.
     fn announce(&mut self, now: Instant) {
         if self.cache.is_empty() {
-            // A seed that had nothing to advertise when we joined may have now: ask again at
-            // once rather than at the next maintenance (15 s).
+            // Alone: ask the seeds again (every maintenance, and at once on a registration: a seed
+            // that had nothing to advertise when we joined may have something now).
             self.join(now);
             return;
         }
@@ -727,6 +727,19 @@ impl Cloud {
             message,
         }
         .encode();
+        self.track_pending(now, to, message_id, bytes, kind);
+        message_id
+    }
+
+    /// Sends an encoded message and keeps it for retransmission until answered.
+    fn track_pending(
+        &mut self,
+        now: Instant,
+        to: SocketAddrV6,
+        message_id: u32,
+        bytes: Vec<u8>,
+        kind: PendingKind,
+    ) {
         self.transmit(to, bytes.clone());
         self.pending.insert(
             message_id,
@@ -738,7 +751,6 @@ impl Cloud {
                 kind,
             },
         );
-        message_id
     }
 
     /// Answers `to`, the source of the datagram being handled, if the answer fits its
@@ -881,17 +893,7 @@ impl Cloud {
             self.stats.withheld += 1;
             return;
         }
-        self.transmit(from, bytes.clone());
-        self.pending.insert(
-            message_id,
-            Pending {
-                to: from,
-                bytes,
-                sends_left: RETRIES,
-                due: now + RETRANSMIT,
-                kind: PendingKind::Probe,
-            },
-        );
+        self.track_pending(now, from, message_id, bytes, PendingKind::Probe);
     }
 
     // ---- addresses and entries ---------------------------------------------------------------
@@ -1017,15 +1019,14 @@ impl Cloud {
         let Some(&to) = endpoints.first() else { return };
         // Every admission proves the ID with a CPA signed under a fresh nonce: without one, any
         // node could point a secured name's ID at itself in our cache (docs/PROTOCOL.md).
-        let need_cpa = true;
         let mut nonce = [0; 16];
         self.rng.fill_bytes(&mut nonce);
         let inquire = Inquire {
-            want_cpa: need_cpa,
+            want_cpa: true,
             want_extended_payload: false,
-            want_cert_chain: need_cpa,
+            want_cert_chain: true,
             validate_id: entry.pnrp_id,
-            nonce: need_cpa.then_some(nonce),
+            nonce: Some(nonce),
         };
         let message_id =
             self.send_pending(now, to, Message::Inquire(inquire), PendingKind::Inquire);
@@ -1034,7 +1035,7 @@ impl Cloud {
             PendingAdd {
                 entry,
                 from,
-                need_cpa,
+                need_cpa: true,
                 nonce,
                 already_flooded,
             },
@@ -2135,9 +2136,7 @@ impl Cloud {
         if self.local_endpoints.is_empty() {
             return;
         }
-        if self.cache.is_empty() {
-            self.join(now);
-        }
+        // Alone, this joins again (see `announce`).
         self.announce(now);
         // Re-publish before the CPAs we hand out expire.
         let unix = self.config.clock.unix(now);
