@@ -41,6 +41,18 @@ fn corpus_key() -> &'static CpaPublicKey {
     KEY.get_or_init(|| CpaPublicKey::of(&SigningKey::from_bytes(&CORPUS_KEY_SEED)))
 }
 
+/// A target's entry point.
+pub type EntryPoint = fn(&[u8]);
+
+/// Every fuzz target by name (the name of its `fuzz/fuzz_targets/` file and corpus directory).
+pub const TARGETS: [(&str, EntryPoint); 5] = [
+    ("wire_decode", wire_decode),
+    ("cpa", cpa),
+    ("reassembly", reassembly),
+    ("ipc_decode", ipc_decode),
+    ("hostname", hostname),
+];
+
 /// A UDP payload: as a [`Packet`], and as a reassembled [`AuthorityBuffer`].
 ///
 /// Invariants: a decoded value re-encodes to bytes that decode to an equal value and re-encode
@@ -450,8 +462,6 @@ mod corpus {
         BoundedVec, Classifier, CpaFields, ExtendedData, ExtendedPayloadFields, ExtendedText,
     };
 
-    const TARGETS: [&str; 5] = ["wire_decode", "cpa", "reassembly", "ipc_decode", "hostname"];
-
     fn wire_seeds() -> Vec<(String, Vec<u8>)> {
         let mut seeds: Vec<(String, Vec<u8>)> = all_packets()
             .iter()
@@ -675,17 +685,6 @@ mod corpus {
         }
     }
 
-    fn run(target: &str, data: &[u8]) {
-        match target {
-            "wire_decode" => wire_decode(data),
-            "cpa" => cpa(data),
-            "reassembly" => reassembly(data),
-            "ipc_decode" => ipc_decode(data),
-            "hostname" => hostname(data),
-            other => unreachable!("{other}"),
-        }
-    }
-
     fn corpus_dir(target: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../fuzz/corpus")
@@ -695,9 +694,9 @@ mod corpus {
     /// Every seed decodes (so the fuzzer starts from valid input) and passes its target.
     #[test]
     fn seeds_are_valid_and_pass() {
-        for target in TARGETS {
+        for (target, run) in TARGETS {
             for (name, data) in seeds(target) {
-                run(target, &data);
+                run(&data);
                 let valid = match target {
                     "wire_decode" => {
                         Packet::decode(&data).is_ok() || AuthorityBuffer::decode(&data).is_ok()
@@ -732,7 +731,7 @@ mod corpus {
     #[test]
     #[ignore = "writes fuzz/corpus; run by hand"]
     fn write_fuzz_corpus() {
-        for target in TARGETS {
+        for (target, _) in TARGETS {
             let dir = corpus_dir(target);
             std::fs::create_dir_all(&dir).unwrap();
             for entry in std::fs::read_dir(&dir).unwrap() {

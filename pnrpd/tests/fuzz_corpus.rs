@@ -7,16 +7,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// A target's entry point in `pnrpd::fuzzing`.
-type EntryPoint = fn(&[u8]);
-
-const TARGETS: [(&str, EntryPoint); 5] = [
-    ("wire_decode", pnrpd::fuzzing::wire_decode),
-    ("cpa", pnrpd::fuzzing::cpa),
-    ("reassembly", pnrpd::fuzzing::reassembly),
-    ("ipc_decode", pnrpd::fuzzing::ipc_decode),
-    ("hostname", pnrpd::fuzzing::hostname),
-];
+use pnrpd::fuzzing::{EntryPoint, TARGETS};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
