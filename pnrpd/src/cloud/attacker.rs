@@ -21,7 +21,7 @@ use pnrp_shared::{P2pId, PeerName, PnrpId};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::node::{Cloud, CloudConfig, CloudEvent, Publication};
+use super::node::{Cloud, CloudConfig, CloudEvent, Publication, WallClock};
 use crate::wire::{
     filetime_from_unix, Ack, AppEndpoint, AuthorityBuffer, BoundedVec, Classifier, Cpa, CpaFields,
     Endpoint, Flood, Inquire, Message, Packet, RouteEntry,
@@ -80,8 +80,7 @@ pub struct Attacker {
     transmits: VecDeque<(SocketAddrV6, Vec<u8>)>,
     next_push: Instant,
     rng: SmallRng,
-    answers: u64,
-    unix_at_start: (Instant, u64),
+    clock: WallClock,
     stats: AttackStats,
 }
 
@@ -89,13 +88,7 @@ impl Attacker {
     /// An attacker that joins the cloud as `cloud_config` says, signing with its own key.
     pub fn new(now: Instant, cloud_config: CloudConfig, config: AttackConfig) -> Self {
         let key = cloud_config.key.clone();
-        let unix_at_start = (
-            cloud_config.clock.at,
-            cloud_config.clock.unix_secs
-                + now
-                    .saturating_duration_since(cloud_config.clock.at)
-                    .as_secs(),
-        );
+        let clock = cloud_config.clock;
         let rng = SmallRng::seed_from_u64(cloud_config.seed ^ 0xa77ac4);
         let mut cloud = Cloud::new(cloud_config, now);
         cloud.set_local_endpoints(now, vec![config.address]);
@@ -124,15 +117,17 @@ impl Attacker {
             capturing: None,
             transmits: VecDeque::new(),
             rng,
-            answers: 0,
-            unix_at_start,
+            clock,
             stats: AttackStats::default(),
         }
     }
 
     /// What it has tried so far.
     pub fn stats(&self) -> AttackStats {
-        self.stats
+        AttackStats {
+            captured: self.captured.is_some(),
+            ..self.stats
+        }
     }
 
     /// The cloud node inside (its cache, its stats).
@@ -155,7 +150,7 @@ impl Attacker {
                     .capturing
                     .is_some_and(|(id, _)| id == authority.acked_message_id()) =>
             {
-                self.capture(from, authority.is_whole().then(|| authority.fragment()));
+                self.capture(authority.is_whole().then(|| authority.fragment()));
                 let ack = Message::Ack(Ack {
                     acked_message_id: packet.message_id,
                     not_found: None,
@@ -225,8 +220,7 @@ impl Attacker {
     }
 
     fn not_after(&self, now: Instant) -> u64 {
-        let (at, unix) = self.unix_at_start;
-        filetime_from_unix(unix + now.saturating_duration_since(at).as_secs() + 3600)
+        filetime_from_unix(self.clock.unix(now) + 3600)
     }
 
     /// Finds the publisher in the cloud, then asks it for its genuine CPA.
@@ -256,7 +250,7 @@ impl Attacker {
         }
     }
 
-    fn capture(&mut self, _from: SocketAddrV6, whole: Option<&[u8]>) {
+    fn capture(&mut self, whole: Option<&[u8]>) {
         let Some(buffer) = whole.and_then(|bytes| AuthorityBuffer::decode(bytes).ok()) else {
             return;
         };
@@ -276,7 +270,6 @@ impl Attacker {
             cpa,
             victim_address,
         });
-        self.stats.captured = true;
     }
 
     /// One round: look for the publisher until captured, poison every target, flood a forged
@@ -338,9 +331,9 @@ impl Attacker {
     ) {
         let nonce = inquire.nonce.unwrap_or([0; 16]);
         let id = inquire.validate_id;
-        self.answers += 1;
+        self.stats.inquiries_answered += 1;
         let turn = if self.captured.is_some() {
-            self.answers % 3
+            self.stats.inquiries_answered % 3
         } else {
             0
         };
@@ -389,7 +382,6 @@ impl Attacker {
                 buffer.encode()
             }
         };
-        self.stats.inquiries_answered += 1;
         for fragment in crate::wire::split_authority_buffer(message_id, &bytes) {
             self.send(to, message_id, Message::Authority(fragment));
         }

@@ -155,16 +155,23 @@ impl RouteCache {
         if self.anchors.contains(&entry.id) {
             return false;
         }
-        let crowded = entry.endpoints.iter().any(|endpoint| {
-            self.entries
-                .values()
-                .filter(|other| other.id != entry.id)
-                .filter(|other| other.endpoints.iter().any(|at| at.ip() == endpoint.ip()))
-                .count()
-                >= MAX_PER_ADDRESS
-        });
-        if crowded {
-            return false;
+        // A refresh (same ID, same endpoints) needs no count; a newcomer is counted in one pass.
+        let refresh = self
+            .entries
+            .get(&entry.id)
+            .is_some_and(|known| known.endpoints == entry.endpoints);
+        if !refresh {
+            let mut sharing = vec![0usize; entry.endpoints.len()];
+            for other in self.entries.values().filter(|other| other.id != entry.id) {
+                for (count, endpoint) in sharing.iter_mut().zip(&entry.endpoints) {
+                    if other.endpoints.iter().any(|at| at.ip() == endpoint.ip()) {
+                        *count += 1;
+                    }
+                }
+            }
+            if sharing.iter().any(|count| *count >= MAX_PER_ADDRESS) {
+                return false;
+            }
         }
         if let Some(existing) = self.entries.get_mut(&entry.id) {
             *existing = entry;

@@ -68,7 +68,9 @@ impl<K: Eq + Hash + Copy, V> Generations<K, V> {
         if !self.current.contains_key(&key) {
             let value = self.previous.remove(&key).unwrap_or_else(make);
             if self.current.len() >= self.half {
-                self.previous = std::mem::take(&mut self.current);
+                // The older generation goes; its allocation serves the newer one.
+                std::mem::swap(&mut self.current, &mut self.previous);
+                self.current.clear();
             }
             self.current.insert(key, value);
         }

@@ -83,7 +83,8 @@ pub struct WallClock {
 }
 
 impl WallClock {
-    fn unix(&self, now: Instant) -> u64 {
+    /// The Unix time in seconds at `now`.
+    pub fn unix(&self, now: Instant) -> u64 {
         self.unix_secs + now.saturating_duration_since(self.at).as_secs()
     }
 }
@@ -791,8 +792,12 @@ impl Cloud {
         message_id: u32,
         buffer: &AuthorityBuffer,
     ) -> bool {
-        let datagrams: Vec<Vec<u8>> = buffer
-            .fragments(message_id)
+        let fragments = buffer.fragments(message_id);
+        // Refused before anything is encoded: the forged INQUIRE's case.
+        if fragments.len() > 1 && !self.guard.is_proven(now, to.ip()) {
+            return false;
+        }
+        let datagrams: Vec<Vec<u8>> = fragments
             .into_iter()
             .map(|fragment| {
                 Packet {
@@ -803,8 +808,7 @@ impl Cloud {
             })
             .collect();
         let total: usize = datagrams.iter().map(Vec::len).sum();
-        let proven = self.guard.is_proven(now, to.ip());
-        if (datagrams.len() > 1 && !proven) || !self.guard.charge(now, to.ip(), total) {
+        if !self.guard.charge(now, to.ip(), total) {
             return false;
         }
         for bytes in datagrams {
