@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| pnrpd::fuzzing::cpa(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pnrp_proto::fuzzing::cpa(data));

@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| pnrpd::fuzzing::hostname(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| pnrp_proto::fuzzing::hostname(data));

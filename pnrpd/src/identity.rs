@@ -16,7 +16,7 @@ use ed25519_dalek::SigningKey;
 use pnrp_shared::Authority;
 
 use crate::store::replace_file;
-use crate::wire::CpaPublicKey;
+use pnrp_proto::wire::CpaPublicKey;
 
 const DIR_NAME: &str = "identities";
 /// How many identities one user may keep (root is exempt).

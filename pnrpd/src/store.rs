@@ -11,7 +11,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use pnrp_shared::ipc::Registration;
+use pnrp_shared::Registration;
 use serde::{Deserialize, Serialize};
 
 const FILE_NAME: &str = "registrations.json";

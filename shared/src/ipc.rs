@@ -11,17 +11,18 @@
 //! receives a frame it cannot decode answers [`Response::Error`] and closes; it never panics or waits
 //! for more than the length announced.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
-
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::name::PeerName;
+pub use crate::registration::{
+    Protocol, Registration, ScopedAddr, MAX_ADDRESSES, MAX_COMMENT_BYTES, MAX_PAYLOAD_BYTES,
+};
 
 /// Where `pnrpd` listens unless configured otherwise (`PNRP_SOCKET` overrides it for clients).
 pub const DEFAULT_SOCKET_PATH: &str = "/run/pnrp/pnrpd.sock";
 
 /// The protocol version carried in every frame.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// Bytes of the frame header: the length.
 pub const HEADER_LEN: usize = 4;
@@ -36,15 +37,6 @@ pub const MAX_REGISTRATIONS: usize = 128;
 
 /// Most names one local user other than root may publish.
 pub const MAX_REGISTRATIONS_PER_USER: usize = 32;
-
-/// Most addresses one registration may carry.
-pub const MAX_ADDRESSES: usize = 128;
-
-/// Most bytes of a registration's payload (the spec's extended payload, §2.2.3.3).
-pub const MAX_PAYLOAD_BYTES: usize = 4096;
-
-/// Most bytes of a registration's comment: the CPA's FriendlyName limit (§2.2.3.1, UTF-8).
-pub const MAX_COMMENT_BYTES: usize = 78;
 
 /// Why a frame could not be made or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,28 +53,6 @@ pub enum FrameError {
     /// The body does not decode as the expected message.
     #[error("malformed message: {0}")]
     Malformed(String),
-}
-
-/// An IPv6 address with its scope (interface index; 0 when not link-local). IPv4 addresses are
-/// carried v4-mapped (`::ffff:a.b.c.d`), as PNRP carries them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ScopedAddr {
-    /// The address.
-    pub ip: Ipv6Addr,
-    /// Interface index for link-local addresses, else 0.
-    pub scope_id: u32,
-}
-
-impl ScopedAddr {
-    /// The IPv4 address this one carries, if it is v4-mapped.
-    pub fn ipv4(&self) -> Option<Ipv4Addr> {
-        self.ip.to_ipv4_mapped()
-    }
-
-    /// Whether the address is IPv6 link-local (fe80::/10), whose scope id matters.
-    pub fn is_link_local(&self) -> bool {
-        self.ip.is_unicast_link_local()
-    }
 }
 
 /// What a client asks the daemon.
@@ -165,9 +135,25 @@ pub struct CloudInfo {
     pub cached: u32,
     /// PNRP IDs (hex) this node publishes there, with their peer names.
     pub published: Vec<(String, String)>,
-    /// Datagrams sent, received, dropped as malformed; CPAs rejected; datagrams dropped by the
-    /// per-source rate limit; answers withheld by the anti-amplification budget.
-    pub counters: [u64; 6],
+    /// What passed through it.
+    pub counters: CloudCounters,
+}
+
+/// A cloud's traffic counters since the daemon started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudCounters {
+    /// Datagrams sent.
+    pub sent: u64,
+    /// Datagrams received that decoded.
+    pub received: u64,
+    /// Datagrams dropped as malformed.
+    pub malformed: u64,
+    /// CPAs that failed validation.
+    pub bad_cpas: u64,
+    /// Datagrams dropped undecoded: their source exceeded its rate.
+    pub rate_limited: u64,
+    /// Answers not sent: they would have exceeded an unproven source's amplification budget.
+    pub withheld: u64,
 }
 
 /// One cached route entry.
@@ -194,125 +180,6 @@ pub struct TraceInfo {
     pub publishers: Vec<String>,
 }
 
-/// The transport of an application endpoint.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Protocol {
-    /// TCP (IP protocol 6).
-    #[default]
-    Tcp,
-    /// UDP (IP protocol 17).
-    Udp,
-}
-
-impl Protocol {
-    /// The IP protocol number.
-    pub fn number(self) -> u16 {
-        match self {
-            Protocol::Tcp => 6,
-            Protocol::Udp => 17,
-        }
-    }
-
-    /// The protocol of an IP protocol number we know.
-    pub fn from_number(number: u16) -> Option<Protocol> {
-        match number {
-            6 => Some(Protocol::Tcp),
-            17 => Some(Protocol::Udp),
-            _ => None,
-        }
-    }
-}
-
-/// A peer name published by this node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Registration {
-    /// The name.
-    pub name: PeerName,
-    /// The addresses to publish; empty means the machine's current non-loopback addresses,
-    /// followed as they change.
-    pub addresses: Vec<ScopedAddr>,
-    /// Application port published with every address.
-    pub port: Option<u16>,
-    /// Transport of that port (published as the IP protocol number of each endpoint).
-    #[serde(default)]
-    pub protocol: Protocol,
-    /// Free text shown to resolvers (the spec's friendly name).
-    pub comment: Option<String>,
-    /// Opaque bytes resolvers may fetch with the name (the spec's extended payload).
-    #[serde(default)]
-    pub payload: Option<Vec<u8>>,
-}
-
-impl Registration {
-    /// The registration as a daemon stores it, or what is wrong with it. Both `pnrpctl` and the
-    /// daemon call this, so they cannot disagree: scope ids are kept only on link-local
-    /// addresses (which need one), and addresses nobody can reach are refused.
-    pub fn checked(mut self) -> Result<Registration, String> {
-        for address in &mut self.addresses {
-            if !address.is_link_local() {
-                address.scope_id = 0;
-            }
-        }
-        self.validate()?;
-        Ok(self)
-    }
-
-    /// Checks the limits a daemon enforces; the message says what is wrong.
-    pub fn validate(&self) -> Result<(), String> {
-        if let Some(label) = self
-            .name
-            .classifier()
-            .split('.')
-            .find(|label| crate::hostname::has_ace_prefix(label))
-        {
-            return Err(format!(
-                "classifier label {label:?} starts with xn--, which host names read as punycode; \
-                 write the name in Unicode instead"
-            ));
-        }
-        for address in &self.addresses {
-            let ip = address.ip;
-            let v4 = address.ipv4();
-            if ip.is_unspecified() || v4.is_some_and(|v4| v4.is_unspecified()) {
-                return Err(format!("{ip} is the unspecified address"));
-            }
-            if ip.is_multicast() || v4.is_some_and(|v4| v4.is_multicast() || v4.is_broadcast()) {
-                return Err(format!(
-                    "{} is not a unicast address",
-                    v4.map_or(ip.to_string(), |v4| v4.to_string())
-                ));
-            }
-            if address.is_link_local() && address.scope_id == 0 {
-                return Err(format!("link-local {ip} needs its interface: {ip}%eth0"));
-            }
-        }
-        if let Some(payload) = &self.payload {
-            if payload.is_empty() || payload.len() > MAX_PAYLOAD_BYTES {
-                return Err(format!(
-                    "payload is {} bytes; it must hold 1 to {MAX_PAYLOAD_BYTES}",
-                    payload.len()
-                ));
-            }
-        }
-        if self.addresses.len() > MAX_ADDRESSES {
-            return Err(format!(
-                "{} addresses given; at most {MAX_ADDRESSES} are allowed",
-                self.addresses.len()
-            ));
-        }
-        if let Some(comment) = &self.comment {
-            if comment.len() > MAX_COMMENT_BYTES {
-                return Err(format!(
-                    "comment is {} bytes of UTF-8; PNRP's friendly name holds at most \
-                     {MAX_COMMENT_BYTES}",
-                    comment.len()
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
 /// One registration of a name, as found by a resolve.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
@@ -328,8 +195,31 @@ pub struct Record {
     pub comment: Option<String>,
     /// The publisher's extended payload.
     pub payload: Option<Vec<u8>>,
-    /// Where the answer came from (`local` for this node's own registrations).
-    pub source: String,
+    /// Where the answer came from.
+    pub source: Source,
+}
+
+/// Where a [`Record`] came from. Displayed as `local`, or `<cloud> via <publisher>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Source {
+    /// This node's own registration.
+    Local,
+    /// A publisher in a cloud.
+    Cloud {
+        /// The cloud (`Global_`, `LinkLocal_<interface>`).
+        cloud: String,
+        /// The publisher's PNRP endpoint, `[address%scope]:port`.
+        publisher: String,
+    },
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Local => f.write_str("local"),
+            Source::Cloud { cloud, publisher } => write!(f, "{cloud} via {publisher}"),
+        }
+    }
 }
 
 /// A registration held by this node, as `list` shows it.
@@ -483,38 +373,6 @@ pub fn decode_frame<T: DeserializeOwned>(frame: &[u8]) -> Result<T, FrameError> 
 mod tests {
     use super::*;
 
-    fn registration() -> Registration {
-        Registration {
-            name: "0.myapp".parse().unwrap(),
-            addresses: vec![
-                ScopedAddr {
-                    ip: "fe80::1".parse().unwrap(),
-                    scope_id: 2,
-                },
-                ScopedAddr {
-                    ip: Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped(),
-                    scope_id: 0,
-                },
-            ],
-            port: Some(8080),
-            protocol: Default::default(),
-            comment: Some("the lab printer".into()),
-            payload: None,
-        }
-    }
-
-    #[test]
-    fn round_trips_every_message() {
-        for request in crate::samples::requests() {
-            let frame = encode_frame(&request).unwrap();
-            assert_eq!(decode_frame::<Request>(&frame).unwrap(), request);
-        }
-        for response in crate::samples::responses() {
-            let frame = encode_frame(&response).unwrap();
-            assert_eq!(decode_frame::<Response>(&frame).unwrap(), response);
-        }
-    }
-
     #[test]
     fn rejects_malformed_frames() {
         assert_eq!(frame_length([0; 4]), Err(FrameError::Empty));
@@ -561,76 +419,5 @@ mod tests {
             decode_body::<Request>(&body),
             Err(FrameError::Malformed(_))
         ));
-    }
-
-    #[test]
-    fn every_truncation_and_byte_flip_is_an_error_or_a_value() {
-        let frame = encode_frame(&Request::Register(registration())).unwrap();
-        for cut in 0..frame.len() {
-            assert!(decode_frame::<Request>(&frame[..cut]).is_err());
-        }
-        for index in 0..frame.len() {
-            for value in [0u8, 1, 0x7f, 0x80, 0xff] {
-                let mut mutated = frame.clone();
-                mutated[index] = value;
-                let _ = decode_frame::<Request>(&mutated);
-            }
-        }
-    }
-
-    #[test]
-    fn scoped_addr_helpers() {
-        let link_local = ScopedAddr {
-            ip: "fe80::1".parse().unwrap(),
-            scope_id: 3,
-        };
-        assert!(link_local.is_link_local());
-        let mapped = ScopedAddr {
-            ip: Ipv4Addr::new(10, 1, 2, 3).to_ipv6_mapped(),
-            scope_id: 0,
-        };
-        assert_eq!(mapped.ipv4(), Some(Ipv4Addr::new(10, 1, 2, 3)));
-        assert!(!mapped.is_link_local());
-    }
-
-    #[test]
-    fn registration_limits() {
-        let mut too_many = registration();
-        too_many.addresses = vec![too_many.addresses[0]; MAX_ADDRESSES + 1];
-        assert!(too_many.validate().is_err());
-        let mut long_comment = registration();
-        long_comment.comment = Some("x".repeat(MAX_COMMENT_BYTES + 1));
-        assert!(long_comment.validate().unwrap_err().contains("at most 78"));
-        assert!(registration().validate().is_ok());
-
-        let with = |text: &str, scope_id| {
-            let mut changed = registration();
-            changed.addresses = vec![ScopedAddr {
-                ip: text.parse().unwrap(),
-                scope_id,
-            }];
-            changed.checked()
-        };
-        assert!(with("fe80::9", 0)
-            .unwrap_err()
-            .contains("needs its interface"));
-        assert!(with("::", 0).unwrap_err().contains("unspecified"));
-        assert!(with("ff02::1", 3).unwrap_err().contains("not a unicast"));
-        assert!(with("::ffff:224.0.0.1", 0)
-            .unwrap_err()
-            .contains("224.0.0.1"));
-        assert_eq!(
-            with("2001:db8::1", 7).unwrap().addresses[0].scope_id,
-            0,
-            "scope dropped"
-        );
-        assert_eq!(
-            with("fe80::1", 7).unwrap().addresses[0].scope_id,
-            7,
-            "scope kept"
-        );
-        let mut punycode = registration();
-        punycode.name = "0.xn--caf-dma".parse().unwrap();
-        assert!(punycode.validate().unwrap_err().contains("xn--"));
     }
 }

@@ -8,18 +8,18 @@
 //! - [`id`] — P2P IDs and 256-bit PNRP IDs (§1.3.1.2), circular distance and ordering.
 //! - [`hostname`] — host names under `pnrp.net` ↔ peer names, both directions.
 //! - [`punycode`] — RFC 3492 for non-ASCII labels in host names.
+//! - [`registration`] — what a registration is ([`Registration`], [`ScopedAddr`], [`Protocol`])
+//!   and its limits, checked alike by the daemon and `pnrpctl`.
 //! - [`ipc`] — the Unix-socket protocol between the NSS module, `pnrpctl` and `pnrpd`.
-//! - `samples` (tests and the `samples` feature only) — one of every socket-protocol message.
 
 pub mod hostname;
 pub mod id;
 pub mod ipc;
 pub mod name;
 pub mod punycode;
-#[cfg(any(test, feature = "samples"))]
-#[doc(hidden)]
-pub mod samples;
+pub mod registration;
 
 pub use hostname::{host_name_of, peer_name_of_host, HostNameError, PNRP_DOMAIN};
 pub use id::{P2pId, PnrpId, ServiceLocation};
 pub use name::{Authority, PeerName, PeerNameError};
+pub use registration::{Protocol, Registration, ScopedAddr};

@@ -13,31 +13,31 @@ pub const RECOMMENDED_HOSTS_LINE: &str = "hosts: files pnrp [!UNAVAIL=return] dn
 /// Most time any command of a test may take before it is killed.
 const COMMAND_TIMEOUT_SECS: u32 = 120;
 
-/// The NSS module cargo built for this test run: `libnss_pnrp.so` next to the test binaries.
-pub fn nss_library() -> PathBuf {
+/// A file cargo built for this test run, found next to the test binary (`target/<profile>/deps`)
+/// or one directory up (`target/<profile>`, where binaries go).
+fn built(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let mut dir = exe
-        .parent()
-        .expect("test binary has a directory")
-        .to_path_buf();
-    for _ in 0..2 {
-        let candidate = dir.join("libnss_pnrp.so");
-        if candidate.exists() {
-            return candidate;
-        }
-        dir = dir.join("deps");
-    }
-    let deps = exe.parent().expect("dir").join("libnss_pnrp.so");
-    panic!(
-        "libnss_pnrp.so not found near {}; build the workspace first",
-        deps.display()
-    );
+    let dir = exe.parent().expect("test binary has a directory");
+    [dir.join(name), dir.join("..").join(name)]
+        .into_iter()
+        .find(|candidate| candidate.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} not found near {}; build the workspace first",
+                dir.display()
+            )
+        })
+}
+
+/// The NSS module cargo built for this test run: `libnss_pnrp.so`.
+pub fn nss_library() -> PathBuf {
+    built("libnss_pnrp.so")
 }
 
 /// The multi-call test binary: `PNRP_TEST_MULTICALL` when set (a copy another user can run),
 /// else the one cargo built.
-pub fn multicall(built: &str) -> PathBuf {
-    std::env::var_os("PNRP_TEST_MULTICALL").map_or_else(|| PathBuf::from(built), PathBuf::from)
+pub fn multicall() -> PathBuf {
+    std::env::var_os("PNRP_TEST_MULTICALL").map_or_else(|| built("pnrp-multicall"), PathBuf::from)
 }
 
 /// Copies files into a fresh directory that every user may read and run, for tests that act as
@@ -97,8 +97,13 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
+    /// A sandbox whose nsswitch.conf has README's `hosts:` line.
+    pub fn standard() -> Self {
+        Sandbox::new(RECOMMENDED_HOSTS_LINE)
+    }
+
     /// A sandbox whose nsswitch.conf has this `hosts:` line.
-    pub fn new(multicall: &str, hosts_line: &str) -> Self {
+    pub fn new(hosts_line: &str) -> Self {
         let dir = TempDir::new("sandbox");
         let root = dir.path();
         fs::create_dir_all(root.join("run/pnrp")).expect("mkdir run");
@@ -118,7 +123,7 @@ impl Sandbox {
         symlink(nss_library(), root.join("lib/libnss_pnrp.so.2")).expect("symlink module");
         Sandbox {
             dir,
-            multicall: PathBuf::from(multicall),
+            multicall: multicall(),
         }
     }
 
@@ -387,7 +392,7 @@ impl Drop for Daemon {
 /// and network namespaces (through a user namespace when not root), so that every host namespace
 /// it makes hangs off a private network, never off the machine's. Prints its report, asserts
 /// that it ends with "N passed, 0 failed", and returns it.
-pub fn run_host_scenario(script: &str, multicall: &str, args: &[&str]) -> String {
+pub fn run_host_scenario(script: &str, args: &[&str]) -> String {
     let libdir = TempDir::new("scenario-lib");
     std::os::unix::fs::symlink(nss_library(), libdir.path().join("libnss_pnrp.so.2"))
         .expect("link the NSS module");
@@ -401,7 +406,7 @@ pub fn run_host_scenario(script: &str, multicall: &str, args: &[&str]) -> String
     command.args(["--mount", "--net", "--propagation", "private", "--", "bash"]);
     command
         .arg(&script)
-        .arg(multicall)
+        .arg(multicall())
         .arg(libdir.path())
         .args(args);
     let output = run_with_timeout(command);

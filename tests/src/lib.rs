@@ -1,20 +1,31 @@
-//! End-to-end test support for pnrp: real `pnrpd` processes, real glibc, namespaces.
+//! Test support for pnrp, and its test suites. Never shipped (`publish = false`); the daemon
+//! does not depend on it.
 //!
 //! Layout:
-//! - [`attacker`] — the `attacker` program of `pnrp-multicall`: a hostile cloud node.
-//! - [`gai`] — the `gai` program of `pnrp-multicall`, a client of glibc's resolver.
-//! - [`harness`] — temporary sandboxes (their own `nsswitch.conf`, `/etc/hosts`, `/run`), daemons
-//!   started and stopped, and commands run inside mount (and network) namespaces.
-//! - `src/bin/multicall.rs`: `pnrp-multicall pnrpd|pnrpctl|gai …`.
-//! - `src/bin/flood.rs`: `pnrp-flood`, hostile PNRP datagrams built with pnrpd's wire module.
-//! - `tests/`: the suites: `daemon.rs` (the daemon and pnrpctl over the socket), `glibc.rs`
-//!   (getent, getaddrinfo, ping6 through the NSS module), `cloud.rs` (six hosts in network
-//!   namespaces sharing names through the cloud; the scenario is `scripts/cloud-hosts.sh`),
-//!   `hostile.rs` (a million hostile datagrams at one daemon; `scripts/hostile-flood.sh`),
-//!   `packaging.rs`.
+//! - [`sim`] — a deterministic simulated network for many sans-IO nodes.
+//! - [`scenario`] — whole simulated clouds on it: small ones for tests, large ones with figures.
+//! - [`attacker`] — a hostile cloud node that tries to take a secured name, and the `attacker`
+//!   program that runs it over UDP in the namespace scenario.
+//! - [`samples`] — one set of sample messages: PNRP datagrams and socket-protocol frames.
+//! - [`fake_daemon`] — a fake `pnrpd` for the NSS module, with the table of hostile answers.
+//! - [`nss_buffer`] — glibc's buffers as the NSS module fills them, read back with checks.
+//! - [`harness`] — sandboxes (their own `nsswitch.conf`, `/etc/hosts`, `/run`), real daemons,
+//!   commands inside mount and network namespaces, the host scenarios of `scripts/`.
+//! - [`gai`] — the `gai` program, a client of glibc's resolver.
+//! - `src/bin/multicall.rs`: `pnrp-multicall pnrpd|pnrpctl|gai|attacker …`.
+//! - `src/bin/flood.rs`: `pnrp-flood`, hostile PNRP datagrams.
+//! - `examples/simulate.rs`: the simulator's command line (docs/PERFORMANCE.md).
 //!
-//! A test that cannot make its namespaces fails with the reason; nothing is skipped.
+//! Two tiers of tests (README.md): `tests/*.rs` need nothing but Rust and run with
+//! `cargo test --workspace`; `system/*.rs` need root or user namespaces and system tools, and run
+//! with `tests/system.sh` (the `system` feature). A test that cannot run fails with the reason;
+//! nothing is skipped.
 
 pub mod attacker;
+pub mod fake_daemon;
 pub mod gai;
 pub mod harness;
+pub mod nss_buffer;
+pub mod samples;
+pub mod scenario;
+pub mod sim;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the Wireshark referee of pnrpd/tests/tshark.rs: Debian's own PNRP dissector, with the
+# Builds the Wireshark referee of tests/system/tshark.rs: Debian's own PNRP dissector, with the
 # loop-check bug of Wireshark 4.0 fixed (pnrp-loop-check.patch), as an epan plugin for the
 # installed tshark. The built-in dissector marks every PNRP packet "Malformed" after its first
 # field, so the test runs `tshark --disable-protocol pnrp` with this plugin ("pnrpfixed") instead.

@@ -3,4 +3,3 @@
 
 pub mod ctl;
 pub mod daemon;
-mod identity;

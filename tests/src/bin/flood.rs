@@ -16,11 +16,11 @@ use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use pnrp_shared::PnrpId;
-use pnrpd::wire::{
+use pnrp_proto::wire::{
     Ack, Advertise, AuthorityBuffer, BoundedVec, Endpoint, Flood, Inquire, Lookup, Message, Packet,
     Request, ResolveCriteria, ResolveReason, RouteEntry, Solicit, SolicitType,
 };
+use pnrp_shared::PnrpId;
 
 /// xorshift64*: no dependency, fast, good enough to vary datagrams.
 struct Rng(u64);

@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         "pnrpd" => pnrpd::cli::daemon::main(args),
         "pnrpctl" => pnrpd::cli::ctl::main(args),
         "gai" => pnrp_tests::gai::main(args.split_off(1)),
-        "attacker" => pnrp_tests::attacker::main(args.split_off(1)),
+        "attacker" => pnrp_tests::attacker::program::main(args.split_off(1)),
         other => {
             eprintln!("unknown program {other:?}");
             ExitCode::from(2)

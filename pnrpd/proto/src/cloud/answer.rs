@@ -1,0 +1,164 @@
+//! Answering other nodes: LOOKUPs with the closest entry we know (§3.2.5.2), INQUIREs for our
+//! registrations with a fresh CPA (§3.2.5.6), within each asker's amplification budget.
+
+use std::net::SocketAddrV6;
+use std::time::Instant;
+
+use pnrp_shared::PnrpId;
+
+use super::publish::signing_key;
+use super::resolve::closer;
+use super::Cloud;
+use crate::wire::{
+    filetime_from_unix, AuthorityBuffer, BoundedVec, Classifier, ExtendedData, ExtendedPayload,
+    ExtendedPayloadFields, Inquire, Lookup,
+};
+
+/// No AUTHORITY carrying a signed CPA is smaller (about 300 bytes with the shortest name).
+const MIN_SIGNED_ANSWER: u64 = 256;
+
+impl Cloud {
+    pub(super) fn on_inquire(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV6,
+        message_id: u32,
+        inquire: Inquire,
+    ) {
+        if !self.locals.contains_key(&inquire.validate_id) {
+            if !self.answer_authority(now, from, message_id, &AuthorityBuffer::not_found()) {
+                self.counters.withheld += 1;
+            }
+            return;
+        }
+        if inquire.want_cpa
+            && self
+                .guard
+                .budget(now, from.ip())
+                .is_some_and(|left| left < MIN_SIGNED_ANSWER)
+        {
+            // It cannot fit: no signature is spent on a sender that may be forged.
+            self.defer_inquire(now, from, message_id, inquire);
+            return;
+        }
+        let buffer = self.authority_for(now, &inquire);
+        if !self.answer_authority(now, from, message_id, &buffer) {
+            // Too large for what an unproven sender earned: answered once it proves its address
+            // (or, failing that, when its retransmission finds it proven).
+            self.defer_inquire(now, from, message_id, inquire);
+        }
+    }
+
+    /// The answer to an INQUIRE for one of our registrations: its route entry, the classifier,
+    /// and what was asked for (a CPA under the asker's nonce, the extended payload).
+    fn authority_for(&self, now: Instant, inquire: &Inquire) -> AuthorityBuffer {
+        let local = &self.locals[&inquire.validate_id];
+        let nonce = inquire.nonce.unwrap_or([0; 16]);
+        let with_payload = inquire.want_cpa && inquire.want_extended_payload;
+        let cpa = inquire
+            .want_cpa
+            .then(|| self.sign_cpa(now, local, nonce, false, with_payload));
+        let extended_payload = local
+            .publication
+            .payload
+            .as_ref()
+            .filter(|_| with_payload)
+            .and_then(|payload| BoundedVec::new(payload.clone()).ok())
+            .map(|data| {
+                let fields = ExtendedPayloadFields {
+                    not_after: filetime_from_unix(local.not_after_unix),
+                    pnrp_id: local.id,
+                    nonce,
+                    data: ExtendedData::Binary(data),
+                };
+                ExtendedPayload::sign(fields, signing_key(&self.config, local))
+            });
+        AuthorityBuffer {
+            leaf_set: false,
+            busy: false,
+            not_found: false,
+            cert_chain: None,
+            classifier: Classifier::new(local.publication.name.classifier()).ok(),
+            extended_payload,
+            route_entry: self.own_route_entry(local.id),
+            cpa,
+        }
+    }
+
+    pub(super) fn on_lookup(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV6,
+        message_id: u32,
+        lookup: Lookup,
+    ) {
+        let zero = PnrpId([0; 32]);
+        let validate_not_local =
+            lookup.validate_id != zero && !self.locals.contains_key(&lookup.validate_id);
+        let target = lookup.target;
+        let in_path = |endpoint: &SocketAddrV6| {
+            lookup
+                .flagged_path
+                .iter()
+                .any(|flagged| flagged.address == *endpoint.ip() && flagged.port == endpoint.port())
+        };
+        let we_are_flagged = self.local_endpoints.iter().any(in_path);
+        let local_match = if we_are_flagged {
+            None
+        } else {
+            self.locals
+                .keys()
+                .filter(|id| {
+                    validate_not_local
+                        || closer(id, &lookup.validate_id, &target)
+                        || **id == lookup.validate_id
+                })
+                .min_by_key(|id| id.distance(&target))
+                .copied()
+        };
+        let remote_match = self
+            .cache
+            .closest(&target, |entry| {
+                !entry.endpoints.iter().any(in_path)
+                    && (lookup.accept_not_closer || closer(&entry.id, &lookup.validate_id, &target))
+            })
+            .map(|entry| (entry.id, Self::cache_route_entry(entry)));
+        let suspicious = remote_match.is_none()
+            && self.locals.keys().any(|local| {
+                let (below, above) = self.cache.leaf_set(local);
+                below.len() + above.len() >= 2
+                    && target.distance(local)
+                        < below
+                            .iter()
+                            .chain(&above)
+                            .map(|entry| entry.id.distance(local))
+                            .max()
+                            .unwrap_or(zero)
+            });
+        let route_entry = match (local_match, remote_match) {
+            (Some(local), Some((remote, entry))) => {
+                if closer(&remote, &local, &target) {
+                    entry
+                } else {
+                    self.own_route_entry(local)
+                }
+            }
+            (Some(local), None) => self.own_route_entry(local),
+            (None, Some((_, entry))) => entry,
+            (None, None) => None,
+        };
+        let buffer = AuthorityBuffer {
+            leaf_set: suspicious,
+            not_found: validate_not_local,
+            ..AuthorityBuffer::answer(route_entry, None)
+        };
+        if !self.answer_authority(now, from, message_id, &buffer) {
+            self.counters.withheld += 1;
+        }
+        // After the answer: it acks the asker's message ID, so the asker has proven our address
+        // before our admission INQUIRE reaches it, and answers that at once, without a probe.
+        if let Some(entry) = lookup.route_entry {
+            self.submit(now, entry, from, Vec::new());
+        }
+    }
+}

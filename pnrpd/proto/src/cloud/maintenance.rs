@@ -1,0 +1,139 @@
+//! The maintenance round (§3.1.2: every 15 seconds): rejoin when alone, re-publish before our
+//! CPAs expire, check that the nearest neighbours of our registrations still answer, and once a
+//! minute re-announce every registration and look up the middle of the widest gap of the cache
+//! to balance it (§3.2.6.2).
+
+use std::net::SocketAddrV6;
+use std::time::{Duration, Instant};
+
+use pnrp_shared::PnrpId;
+
+use super::cache::CacheEntry;
+use super::requests::{Admission, Purpose};
+use super::resolve::Goal;
+use super::Cloud;
+use crate::wire::{AuthorityBuffer, Inquire, Message, ResolveCriteria, RouteEntry};
+
+/// Maintenance period (§3.1.2).
+pub const MAINTENANCE: Duration = Duration::from_secs(15);
+/// Re-publish when this little of a CPA's life is left.
+const REPUBLISH_BEFORE_SECS: u64 = 3600;
+/// Balancing and re-announcing run every this many rounds (once a minute).
+const ROUNDS_PER_BALANCE: u32 = 4;
+
+impl Cloud {
+    pub(super) fn maintain(&mut self, now: Instant) {
+        if self.local_endpoints.is_empty() {
+            return;
+        }
+        // Alone, this joins again (see `announce`).
+        self.announce(now);
+        self.republish_expiring(now, REPUBLISH_BEFORE_SECS);
+        self.check_neighbours(now);
+        self.maintenance_round = self.maintenance_round.wrapping_add(1);
+        if self.maintenance_round % ROUNDS_PER_BALANCE != 1 {
+            return;
+        }
+        // Re-announce every registration once a minute: the lookup towards our own IDs finds
+        // neighbours that joined since, and carries our entry to them. A node whose first
+        // announcement met a poor leaf set is otherwise known to few, for good.
+        self.reannounce_all();
+        self.announce(now);
+        if let Some(target) = self.widest_gap_middle() {
+            self.start_resolve(now, target, ResolveCriteria::None, Goal::Balance, None);
+        }
+    }
+
+    /// Asks the nearest cached neighbour on each side of each registration whether it is alive
+    /// (an INQUIRE for its own ID); silence removes it.
+    fn check_neighbours(&mut self, now: Instant) {
+        let anchors: Vec<PnrpId> = self.locals.keys().copied().collect();
+        let mut neighbours: Vec<CacheEntry> = Vec::new();
+        for anchor in anchors {
+            let (below, above) = self.cache.leaf_set(&anchor);
+            neighbours.extend(below.first().map(|entry| (*entry).clone()));
+            neighbours.extend(above.first().map(|entry| (*entry).clone()));
+        }
+        for neighbour in neighbours {
+            let (Some(&to), Some(entry)) = (
+                neighbour.endpoints.first(),
+                Self::cache_route_entry(&neighbour),
+            ) else {
+                continue;
+            };
+            let inquire = Inquire {
+                want_cpa: false,
+                want_extended_payload: false,
+                want_cert_chain: false,
+                validate_id: neighbour.id,
+                nonce: None,
+            };
+            self.send_request(
+                now,
+                to,
+                Message::Inquire(inquire),
+                Purpose::Liveness { entry },
+            );
+        }
+    }
+
+    /// A neighbour answered its liveness check from `from`: still there, unless NOT_FOUND.
+    pub(super) fn liveness_answered(
+        &mut self,
+        now: Instant,
+        entry: RouteEntry,
+        from: SocketAddrV6,
+        buffer: AuthorityBuffer,
+    ) {
+        if buffer.not_found {
+            return;
+        }
+        self.admit(
+            now,
+            &Admission {
+                entry,
+                from,
+                nonce: [0; 16],
+                already_flooded: Vec::new(),
+            },
+        );
+    }
+
+    /// A cached node stopped answering: it leaves the cache, if still cached at that address.
+    pub(super) fn liveness_lost(&mut self, entry: &RouteEntry) {
+        let endpoints = self.entry_endpoints(entry);
+        if self
+            .cache
+            .get(&entry.pnrp_id)
+            .is_some_and(|known| known.endpoints == endpoints)
+        {
+            self.forget(&entry.pnrp_id);
+        }
+    }
+
+    /// The middle of the widest gap between cached IDs, going round the ring.
+    fn widest_gap_middle(&self) -> Option<PnrpId> {
+        let ids: Vec<PnrpId> = self.cache.entries().map(|entry| entry.id).collect();
+        if ids.len() < 2 {
+            return None;
+        }
+        let mut widest = (PnrpId([0; 32]), ids[0]);
+        for pair in ids.windows(2) {
+            let gap = pair[1].wrapping_sub(&pair[0]);
+            if gap > widest.0 {
+                widest = (gap, pair[0]);
+            }
+        }
+        let wrap = ids[0].wrapping_sub(&ids[ids.len() - 1]);
+        if wrap > widest.0 {
+            widest = (wrap, ids[ids.len() - 1]);
+        }
+        let mut half = [0u8; 32];
+        let mut carry = 0u8;
+        for (index, byte) in widest.0 .0.iter().enumerate() {
+            half[index] = (byte >> 1) | (carry << 7);
+            carry = byte & 1;
+        }
+        Some(widest.1.wrapping_add(&PnrpId(half)))
+    }
+}

@@ -1,0 +1,480 @@
+//! One PNRP cloud as a sans-IO state machine ([MS-PNRP] §3): [`Cloud`], this node's part in it.
+//!
+//! Fed datagrams and `now` through `handle_*`, drained through `poll_*`; it reads no clock, opens
+//! no socket and draws randomness only from its seeded generator, so a whole run is reproducible.
+//! A *node*, here and in the spec, is one participant of a cloud: one `Cloud` value, ours or a
+//! peer's in the simulator.
+//!
+//! Layout, by responsibility (each module adds the `impl Cloud` methods of its part):
+//! - this file — the configuration, the public types and methods, and the dispatch of datagrams,
+//!   answers and timers to the modules below.
+//! - [`requests`] — the table of outstanding requests, each with what it is for.
+//! - `transport` — sending, retransmission, the anti-amplification budget and proofs of address.
+//! - [`guard`] — per-source rate limits, budgets and proofs, the tables `transport` consults.
+//! - `join` — joining a cloud (§3.1.4.3): SOLICIT, ADVERTISE, REQUEST, and SSDP discovery.
+//! - `admission` — route entries proven before they enter the cache (§3.1.5.11), new leaves
+//!   flooded to neighbours (§3.2.5.11), revokes.
+//! - `publish` — this node's registrations: announcing (§3.2.4.1), revoking (§3.2.4.2), CPAs.
+//! - `answer` — answering LOOKUPs (§3.2.5.2) and INQUIREs (§3.2.5.6).
+//! - [`resolve`] — resolving (§3.1.4.4.2): a pure state machine and what runs it.
+//! - `maintenance` — the 15-second round: liveness of neighbours, re-announcing, balancing.
+//! - [`cache`] — the multi-level route cache and leaf sets (§3.2.1.1).
+//! - [`ssdp`] — the discovery messages.
+
+mod admission;
+mod answer;
+pub mod cache;
+pub mod guard;
+mod join;
+mod maintenance;
+mod publish;
+pub mod requests;
+pub mod resolve;
+pub mod ssdp;
+mod transport;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::ops::Add;
+use std::time::Instant;
+
+use ed25519_dalek::SigningKey;
+use pnrp_shared::{PeerName, PnrpId};
+use rand::rngs::SmallRng;
+use rand::{RngCore, SeedableRng};
+
+use self::cache::{CacheEntry, RouteCache};
+use self::guard::Guard;
+use self::join::Conversation;
+use self::publish::Local;
+use self::requests::{Admission, Expired, Purpose, Reply, Requests, ResolveId};
+use self::resolve::Resolve;
+use self::ssdp::SsdpScope;
+use self::transport::Deferred;
+use crate::wire::{
+    AppEndpoint, AuthorityBuffer, BoundedVec, CpaPublicKey, Endpoint, Message, Packet, Reassembly,
+    RouteEntry, MAX_AUTHORITY_BUFFER,
+};
+
+pub use self::maintenance::MAINTENANCE;
+pub use self::requests::RETRANSMIT;
+
+/// Maps the node's monotonic `now` to UTC, which CPAs carry (NotAfter). Set once by the driver.
+#[derive(Debug, Clone, Copy)]
+pub struct WallClock {
+    /// A moment on the monotonic clock…
+    pub at: Instant,
+    /// …and the Unix time in seconds at that moment.
+    pub unix_secs: u64,
+}
+
+impl WallClock {
+    /// The Unix time in seconds at `now`.
+    pub fn unix(&self, now: Instant) -> u64 {
+        self.unix_secs + now.saturating_duration_since(self.at).as_secs()
+    }
+}
+
+/// How a cloud node is set up.
+#[derive(Debug, Clone)]
+pub struct CloudConfig {
+    /// Seeds the node's random choices (message IDs, nonces, service locations).
+    pub seed: u64,
+    /// Nodes to join through.
+    pub seeds: Vec<SocketAddrV6>,
+    /// Signs this node's CPAs.
+    pub key: SigningKey,
+    /// UTC for CPAs.
+    pub clock: WallClock,
+    /// Interface index given to link-local addresses learned from the wire (0 for the global
+    /// cloud).
+    pub scope_id: u32,
+    /// The SSDP scope this node searches and answers in, or `None` for no multicast discovery.
+    pub discovery: Option<SsdpScope>,
+}
+
+/// A name this node publishes in the cloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publication {
+    /// The name.
+    pub name: PeerName,
+    /// The application endpoints resolvers get (at most 10; the CPA payload's limit).
+    pub app_endpoints: Vec<AppEndpoint>,
+    /// The friendly name (at most 78 bytes of UTF-8).
+    pub comment: Option<String>,
+    /// The extended payload (1 to 4096 bytes), served on INQUIREs with the X flag.
+    pub payload: Option<Vec<u8>>,
+    /// A secured name's identity, which signs its CPAs and payload; `None` signs with the node's
+    /// own key (enough for an unsecured name, which any key may publish).
+    pub identity: Option<SigningKey>,
+}
+
+/// One registration found by a resolve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Its PNRP ID.
+    pub id: PnrpId,
+    /// The publisher's PNRP endpoint.
+    pub publisher: SocketAddrV6,
+    /// The application endpoints from its signed CPA.
+    pub app_endpoints: Vec<AppEndpoint>,
+    /// Its friendly name.
+    pub comment: Option<String>,
+    /// Its extended payload, signed with the CPA's key.
+    pub payload: Option<Vec<u8>>,
+}
+
+/// What the cloud reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloudEvent {
+    /// A resolve finished.
+    Resolved {
+        /// The caller's tag.
+        query: u64,
+        /// Every registration found (empty: not in the cloud).
+        found: Vec<Found>,
+        /// The nodes asked, in order (for traceroute).
+        hops: Vec<SocketAddrV6>,
+    },
+}
+
+/// Traffic counters, for tests, benchmarks and `pnrpctl clouds`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Datagrams queued for sending.
+    pub sent: u64,
+    /// Datagrams received that decoded.
+    pub received: u64,
+    /// Datagrams dropped as malformed.
+    pub malformed: u64,
+    /// CPAs that failed validation.
+    pub bad_cpas: u64,
+    /// Datagrams dropped undecoded: their source exceeded its rate.
+    pub rate_limited: u64,
+    /// Answers not sent: they would have exceeded an unproven source's amplification budget.
+    pub withheld: u64,
+}
+
+impl Add for Counters {
+    type Output = Counters;
+
+    fn add(self, other: Counters) -> Counters {
+        Counters {
+            sent: self.sent + other.sent,
+            received: self.received + other.received,
+            malformed: self.malformed + other.malformed,
+            bad_cpas: self.bad_cpas + other.bad_cpas,
+            rate_limited: self.rate_limited + other.rate_limited,
+            withheld: self.withheld + other.withheld,
+        }
+    }
+}
+
+/// One cloud's node.
+#[derive(Debug)]
+pub struct Cloud {
+    config: CloudConfig,
+    rng: SmallRng,
+    public_key: CpaPublicKey,
+    local_endpoints: Vec<SocketAddrV6>,
+    cache: RouteCache,
+    /// The cache's anchor while we publish nothing: a random ID of our own.
+    anchor: PnrpId,
+    locals: BTreeMap<PnrpId, Local>,
+    requests: Requests,
+    /// Synchronizations others opened with us (join, answering side).
+    conversations: HashMap<SocketAddrV6, Conversation>,
+    resolves: HashMap<ResolveId, Resolve>,
+    next_resolve: ResolveId,
+    reassembly: Reassembly,
+    transmits: VecDeque<(SocketAddrV6, Vec<u8>)>,
+    events: VecDeque<CloudEvent>,
+    next_maintenance: Instant,
+    maintenance_round: u32,
+    counters: Counters,
+    ssdp_out: VecDeque<Vec<u8>>,
+    ssdp_targets: u32,
+    guard: Guard,
+    deferred: Vec<Deferred>,
+}
+
+fn one() -> PnrpId {
+    let mut bytes = [0; 32];
+    bytes[31] = 1;
+    PnrpId(bytes)
+}
+
+/// A ROUTE_ENTRY for `id` at `endpoints` (one port for all, as the structure has; at most 20).
+fn route_entry(id: PnrpId, endpoints: &[SocketAddrV6]) -> Option<RouteEntry> {
+    let first = endpoints.first()?;
+    let addresses: Vec<Ipv6Addr> = endpoints.iter().map(|endpoint| *endpoint.ip()).collect();
+    Some(RouteEntry {
+        pnrp_id: id,
+        port: first.port(),
+        addresses: BoundedVec::truncating(addresses)?,
+    })
+}
+
+impl Cloud {
+    /// A node that has not joined yet; [`Cloud::set_local_endpoints`] starts it.
+    pub fn new(config: CloudConfig, now: Instant) -> Self {
+        let mut rng = SmallRng::seed_from_u64(config.seed);
+        let mut anchor = [0; 32];
+        rng.fill_bytes(&mut anchor);
+        let anchor = PnrpId(anchor);
+        let public_key = CpaPublicKey::of(&config.key);
+        Cloud {
+            config,
+            rng,
+            public_key,
+            local_endpoints: Vec::new(),
+            cache: RouteCache::new(vec![anchor]),
+            anchor,
+            locals: BTreeMap::new(),
+            requests: Requests::default(),
+            conversations: HashMap::new(),
+            resolves: HashMap::new(),
+            next_resolve: 0,
+            reassembly: Reassembly::new(16, 4 * MAX_AUTHORITY_BUFFER),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            next_maintenance: now,
+            maintenance_round: 0,
+            counters: Counters::default(),
+            ssdp_out: VecDeque::new(),
+            ssdp_targets: 0,
+            guard: Guard::default(),
+            deferred: Vec::new(),
+        }
+    }
+
+    /// Where this node listens (at most four, same scope); a change re-publishes every name.
+    pub fn set_local_endpoints(&mut self, now: Instant, mut endpoints: Vec<SocketAddrV6>) {
+        endpoints.sort();
+        endpoints.dedup();
+        endpoints.truncate(4);
+        if endpoints == self.local_endpoints {
+            return;
+        }
+        let joining = self.local_endpoints.is_empty();
+        self.local_endpoints = endpoints;
+        if self.local_endpoints.is_empty() {
+            return;
+        }
+        let publications: Vec<Publication> = self
+            .locals
+            .values()
+            .map(|local| local.publication.clone())
+            .collect();
+        for publication in publications {
+            self.register(now, publication);
+        }
+        if joining {
+            self.join(now);
+        }
+    }
+
+    /// Where this node listens.
+    pub fn local_endpoints(&self) -> &[SocketAddrV6] {
+        &self.local_endpoints
+    }
+
+    /// The route cache, for inspection.
+    pub fn cache(&self) -> &RouteCache {
+        &self.cache
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// The PNRP IDs this node publishes, with their names.
+    pub fn published(&self) -> Vec<(PnrpId, PeerName)> {
+        self.locals
+            .values()
+            .map(|local| (local.id, local.publication.name.clone()))
+            .collect()
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddrV6, Vec<u8>)> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<CloudEvent> {
+        self.events.pop_front()
+    }
+
+    /// The next SSDP M-SEARCH to multicast on this cloud's link(s).
+    pub fn poll_ssdp(&mut self) -> Option<Vec<u8>> {
+        self.ssdp_out.pop_front()
+    }
+
+    /// When [`Cloud::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let retransmit = self.requests.next_due();
+        Some(retransmit.map_or(self.next_maintenance, |due| due.min(self.next_maintenance)))
+    }
+
+    /// Runs the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for expired in self.requests.expire(now) {
+            match expired {
+                Expired::Resend(to, bytes) => self.transmit(to, bytes),
+                Expired::GaveUp {
+                    message_id,
+                    to,
+                    purpose,
+                } => self.gave_up(now, message_id, to, purpose),
+            }
+        }
+        if now >= self.next_maintenance {
+            self.next_maintenance = now + MAINTENANCE;
+            self.maintain(now);
+        }
+    }
+
+    /// A datagram arrived from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddrV6, bytes: &[u8]) {
+        // §3.1.5.2: privileged source ports are dropped.
+        if from.port() <= 1024 {
+            return;
+        }
+        // Before any decoding work: each source gets its share and no more.
+        if !self.guard.admit(now, from.ip(), bytes.len()) {
+            self.counters.rate_limited += 1;
+            return;
+        }
+        let packet = match Packet::decode(bytes) {
+            Ok(packet) => packet,
+            Err(_) => {
+                self.counters.malformed += 1;
+                return;
+            }
+        };
+        self.counters.received += 1;
+        let id = packet.message_id;
+        match packet.message {
+            Message::Solicit(solicit) => self.on_solicit(now, from, id, solicit),
+            Message::Advertise(advertise) => self.on_advertise(now, from, advertise),
+            Message::Request(request) => self.on_request(now, from, id, request),
+            Message::Flood(flood) => self.on_flood(now, from, id, flood),
+            Message::Inquire(inquire) => self.on_inquire(now, from, id, inquire),
+            Message::Authority(authority) => {
+                // Fragments answer only what we asked that node: others take no reassembly
+                // memory (forged fragments must not push out an honest answer's).
+                let acked = authority.acked_message_id();
+                if self.requests.get(acked, from, Reply::Authority).is_none() {
+                    return;
+                }
+                match self.reassembly.insert(SocketAddr::V6(from), &authority) {
+                    Ok(Some(buffer)) => match AuthorityBuffer::decode(&buffer) {
+                        Ok(buffer) => self.on_authority(now, from, acked, buffer),
+                        Err(_) => self.counters.malformed += 1,
+                    },
+                    Ok(None) => {}
+                    Err(_) => self.counters.malformed += 1,
+                }
+            }
+            Message::Ack(ack) => self.on_ack(now, from, ack),
+            Message::Lookup(lookup) => self.on_lookup(now, from, id, lookup),
+        }
+    }
+
+    /// An AUTHORITY buffer answering our request `acked`, from its addressee.
+    fn on_authority(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV6,
+        acked: u32,
+        buffer: AuthorityBuffer,
+    ) {
+        let Some(purpose) = self.requests.answer(acked, from, Reply::Authority) else {
+            return;
+        };
+        self.proven(now, from);
+        match purpose {
+            Purpose::Admission(admission) => self.admission_answered(now, admission, buffer),
+            Purpose::Liveness { entry } => self.liveness_answered(now, entry, from, buffer),
+            // Its arrival was the proof.
+            Purpose::Probe => {}
+            Purpose::Lookup(resolve) => self.lookup_answered(now, resolve, from, buffer),
+            Purpose::Inquire(resolve) => self.inquire_answered(now, resolve, from, buffer),
+            Purpose::Walk(resolve) => self.walk_answered(now, resolve, buffer),
+            // Never: `answer` only completes requests that wait for an AUTHORITY.
+            Purpose::Solicit { .. } | Purpose::Request | Purpose::Flood { .. } => {}
+        }
+    }
+
+    /// Request `message_id` to `to` went unanswered after every retry.
+    fn gave_up(&mut self, now: Instant, message_id: u32, to: SocketAddrV6, purpose: Purpose) {
+        if purpose.expects() == Reply::Authority {
+            self.reassembly.remove(SocketAddr::V6(to), message_id);
+        }
+        match purpose {
+            Purpose::Solicit { .. } | Purpose::Request | Purpose::Probe => {}
+            Purpose::Flood { validate } => self.forget(&validate),
+            // A node that stopped answering leaves the cache (if cached at that address).
+            Purpose::Admission(Admission { entry, .. }) | Purpose::Liveness { entry } => {
+                self.liveness_lost(&entry)
+            }
+            Purpose::Lookup(resolve) | Purpose::Inquire(resolve) => self.hop_lost(now, resolve, to),
+            Purpose::Walk(resolve) => self.walk_lost(now, resolve),
+        }
+    }
+
+    // ---- addresses and entries ------------------------------------------------------------
+
+    fn endpoint_of(&self, endpoint: &Endpoint) -> SocketAddrV6 {
+        let link_local = endpoint.address.is_unicast_link_local();
+        let scope = if link_local { self.config.scope_id } else { 0 };
+        SocketAddrV6::new(endpoint.address, endpoint.port, 0, scope)
+    }
+
+    fn entry_endpoints(&self, entry: &RouteEntry) -> Vec<SocketAddrV6> {
+        entry
+            .addresses
+            .iter()
+            .map(|address| {
+                self.endpoint_of(&Endpoint {
+                    port: entry.port,
+                    address: *address,
+                })
+            })
+            .collect()
+    }
+
+    fn service_addresses(&self) -> Vec<Endpoint> {
+        self.local_endpoints
+            .iter()
+            .map(|endpoint| Endpoint::from(SocketAddr::V6(*endpoint)))
+            .collect()
+    }
+
+    fn own_route_entry(&self, id: PnrpId) -> Option<RouteEntry> {
+        route_entry(id, &self.local_endpoints)
+    }
+
+    fn cache_route_entry(entry: &CacheEntry) -> Option<RouteEntry> {
+        route_entry(entry.id, &entry.endpoints)
+    }
+
+    fn is_own_endpoint(&self, endpoint: &Endpoint) -> bool {
+        self.local_endpoints
+            .iter()
+            .any(|own| own.ip() == &endpoint.address && own.port() == endpoint.port)
+    }
+
+    fn forget(&mut self, id: &PnrpId) {
+        self.cache.remove(id);
+    }
+
+    fn now_filetime(&self, now: Instant) -> u64 {
+        crate::wire::filetime_from_unix(self.config.clock.unix(now))
+    }
+}

@@ -1,0 +1,359 @@
+//! Resolving in the cloud (§3.1.4.4.2, §3.1.5.6): the node's side of each resolve.
+//!
+//! Layout:
+//! - [`machine`] — the algorithm as a pure state machine: what happened in, what to do out.
+//! - this file — what runs it: starting resolves, turning their actions into LOOKUPs and
+//!   INQUIREs, feeding them the answers (after checking each CPA), caching what they teach, and
+//!   reporting the outcome.
+
+pub mod machine;
+
+use std::net::SocketAddrV6;
+use std::time::Instant;
+
+use pnrp_shared::{P2pId, PeerName, PnrpId, ServiceLocation};
+use rand::RngCore;
+
+pub use self::machine::{closer, matches, Action, Goal, Input, Outcome, Resolve, Routes};
+
+use super::cache::{CacheEntry, RouteCache};
+use super::requests::{Purpose, ResolveId};
+use super::{one, route_entry, Cloud, CloudEvent, Found};
+use crate::wire::{
+    AuthorityBuffer, BoundedVec, CpaCheck, Endpoint, ExtendedData, Inquire, Lookup, Message,
+    ResolveCriteria, ResolveReason,
+};
+
+/// Resolves running at once, at most.
+const MAX_RESOLVES: usize = 256;
+/// Service location suffix a resolver uses (§3.1.4.4).
+const RESOLVE_SUFFIX: [u8; 8] = [0x80, 0, 0, 0, 0, 0, 0, 0];
+/// Below this many entries the cache is small: LOOKUPs accept entries that are not closer.
+const SMALL_CACHE: usize = 8;
+
+impl Routes for RouteCache {
+    fn closest(
+        &self,
+        target: &PnrpId,
+        excluded: &dyn Fn(&SocketAddrV6) -> bool,
+    ) -> Option<crate::wire::RouteEntry> {
+        RouteCache::closest(self, target, |entry| !entry.endpoints.iter().any(excluded))
+            .and_then(|entry| route_entry(entry.id, &entry.endpoints))
+    }
+
+    fn same_name(&self, id: &PnrpId) -> Vec<crate::wire::RouteEntry> {
+        self.entries()
+            .filter(|entry| entry.id.0[..16] == id.0[..16])
+            .filter_map(|entry| route_entry(entry.id, &entry.endpoints))
+            .collect()
+    }
+}
+
+impl Cloud {
+    /// Starts resolving a peer name in this cloud; the answer comes as [`CloudEvent::Resolved`].
+    pub fn resolve(&mut self, now: Instant, name: &PeerName, query: u64) {
+        let mut location = [0; 16];
+        location[8..].copy_from_slice(&RESOLVE_SUFFIX);
+        let target = PnrpId::new(P2pId::of(name), ServiceLocation(location));
+        self.start_resolve(
+            now,
+            target,
+            ResolveCriteria::AnyPeerName,
+            Goal::App(query),
+            None,
+        );
+    }
+
+    pub(in crate::cloud) fn start_resolve(
+        &mut self,
+        now: Instant,
+        target: PnrpId,
+        criteria: ResolveCriteria,
+        goal: Goal,
+        carried: Option<crate::wire::RouteEntry>,
+    ) {
+        if self.resolves.len() >= MAX_RESOLVES || self.local_endpoints.is_empty() {
+            if let Goal::App(query) = goal {
+                self.events.push_back(CloudEvent::Resolved {
+                    query,
+                    found: Vec::new(),
+                    hops: Vec::new(),
+                });
+            }
+            return;
+        }
+        let own = self.service_addresses().into_iter().next();
+        let first = self
+            .cache
+            .closest(&target, |_| true)
+            .and_then(Self::cache_route_entry);
+        let mut nonce = [0; 16];
+        self.rng.fill_bytes(&mut nonce);
+        let mut resolve = Resolve::new(
+            goal,
+            target,
+            criteria,
+            self.config.scope_id,
+            own,
+            first,
+            carried,
+            nonce,
+        );
+        let id = self.next_resolve;
+        self.next_resolve = self.next_resolve.wrapping_add(1);
+        let actions = resolve.start();
+        self.resolves.insert(id, resolve);
+        self.run(now, id, actions);
+    }
+
+    /// Feeds what happened to resolve `id` (if it still runs) and carries out its answer.
+    fn step(&mut self, now: Instant, id: ResolveId, input: Input) {
+        let Some(resolve) = self.resolves.get_mut(&id) else {
+            return;
+        };
+        let actions = resolve.step(input, &self.cache);
+        self.run(now, id, actions);
+    }
+
+    /// Carries out a resolve's actions, in order.
+    fn run(&mut self, now: Instant, id: ResolveId, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Forget(dead) => self.forget(&dead),
+                Action::Reached(entry, from) => self.reached(now, entry, from),
+                Action::Lookup {
+                    to,
+                    validate,
+                    flagged,
+                } => {
+                    let Some(resolve) = self.resolves.get(&id) else {
+                        return;
+                    };
+                    let lookup = Lookup {
+                        accept_not_closer: self.cache.len() < SMALL_CACHE,
+                        precision: 0,
+                        criteria: resolve.criteria(),
+                        reason: match resolve.goal() {
+                            Goal::App(_) => ResolveReason::AppRequest,
+                            Goal::Announce(_) => ResolveReason::Registration,
+                            Goal::Balance => ResolveReason::CacheMaintenance,
+                        },
+                        target: resolve.target(),
+                        validate_id: validate,
+                        route_entry: resolve.carried().cloned(),
+                        flagged_path: flagged,
+                    };
+                    self.send_request(now, to, Message::Lookup(lookup), Purpose::Lookup(id));
+                }
+                Action::Inquire { to, id: match_id } => {
+                    let Some(resolve) = self.resolves.get(&id) else {
+                        return;
+                    };
+                    let inquire = Inquire {
+                        want_cpa: true,
+                        want_extended_payload: true,
+                        want_cert_chain: true,
+                        validate_id: match_id,
+                        nonce: Some(resolve.nonce()),
+                    };
+                    self.send_request(now, to, Message::Inquire(inquire), Purpose::Inquire(id));
+                }
+                Action::Walk {
+                    to,
+                    publisher,
+                    upwards,
+                } => self.walk(now, id, to, publisher, upwards),
+                Action::Finish => return self.finish(id),
+            }
+        }
+    }
+
+    /// A hop answered from the address we chose: refresh its entry, or (a newcomer, which must
+    /// bring a CPA: answering a LOOKUP proves an address, not an ID) submit it for admission.
+    fn reached(&mut self, now: Instant, entry: crate::wire::RouteEntry, from: SocketAddrV6) {
+        if self.locals.contains_key(&entry.pnrp_id) {
+            return;
+        }
+        let endpoints = self.entry_endpoints(&entry);
+        match self.cache.get(&entry.pnrp_id) {
+            Some(known) if known.endpoints == endpoints => {
+                let mut refreshed = known.clone();
+                refreshed.last_seen = now;
+                self.cache.insert(refreshed);
+            }
+            _ => self.submit(now, entry, from, Vec::new()),
+        }
+    }
+
+    /// Asks a publisher of the name for its neighbour on one side (a LOOKUP of its ID ± 1 with
+    /// itself flagged, so it answers from its cache): registrations of the same name share the
+    /// P2P ID and so sit side by side on the ring, in each other's leaf sets.
+    fn walk(
+        &mut self,
+        now: Instant,
+        id: ResolveId,
+        to: SocketAddrV6,
+        publisher: PnrpId,
+        upwards: bool,
+    ) {
+        let target = if upwards {
+            publisher.wrapping_add(&one())
+        } else {
+            publisher.wrapping_sub(&one())
+        };
+        let mut flagged: Vec<Endpoint> = self.service_addresses().into_iter().take(1).collect();
+        flagged.push(Endpoint::from(std::net::SocketAddr::V6(to)));
+        let Some(flagged_path) = BoundedVec::truncating(flagged) else {
+            return;
+        };
+        let lookup = Lookup {
+            accept_not_closer: true,
+            precision: 0,
+            criteria: ResolveCriteria::None,
+            reason: ResolveReason::AppRequest,
+            target,
+            validate_id: publisher,
+            route_entry: None,
+            flagged_path,
+        };
+        self.send_request(now, to, Message::Lookup(lookup), Purpose::Walk(id));
+    }
+
+    /// A hop answered our LOOKUP.
+    pub(in crate::cloud) fn lookup_answered(
+        &mut self,
+        now: Instant,
+        id: ResolveId,
+        from: SocketAddrV6,
+        buffer: AuthorityBuffer,
+    ) {
+        let input = Input::Answer {
+            from,
+            route_entry: buffer.route_entry,
+            not_found: buffer.not_found,
+            leaf_set: buffer.leaf_set,
+            small_cache: self.cache.len() < SMALL_CACHE,
+        };
+        self.step(now, id, input);
+    }
+
+    /// A match answered our INQUIRE: its CPA must name the ID, be signed under our nonce and
+    /// validate (with its extended payload, when announced).
+    pub(in crate::cloud) fn inquire_answered(
+        &mut self,
+        now: Instant,
+        id: ResolveId,
+        from: SocketAddrV6,
+        buffer: AuthorityBuffer,
+    ) {
+        let Some(resolve) = self.resolves.get(&id) else {
+            return;
+        };
+        let now_filetime = self.now_filetime(now);
+        let valid = match (&buffer.cpa, &buffer.route_entry) {
+            (Some(cpa), Some(entry)) if !buffer.not_found => {
+                let check = CpaCheck {
+                    pnrp_id: Some(entry.pnrp_id),
+                    nonce: Some(resolve.nonce()),
+                    revoke: false,
+                    extended_payload: buffer.extended_payload.as_ref(),
+                };
+                (matches(&entry.pnrp_id, &resolve.target(), resolve.criteria())
+                    && cpa.validate(now_filetime, &check).is_ok())
+                .then_some((cpa, entry))
+            }
+            _ => None,
+        };
+        let Some((cpa, entry)) = valid else {
+            self.counters.bad_cpas += u64::from(buffer.cpa.is_some());
+            return self.step(now, id, Input::Inquired(None));
+        };
+        let fields = cpa.fields();
+        let found = Found {
+            id: entry.pnrp_id,
+            publisher: from,
+            app_endpoints: fields
+                .app_endpoints
+                .as_ref()
+                .map(|list| list.to_vec())
+                .unwrap_or_default(),
+            comment: fields
+                .friendly_name
+                .as_ref()
+                .map(|name| name.as_str().to_owned()),
+            // Validated with the CPA when its X flag is set; ignored otherwise.
+            payload: buffer
+                .extended_payload
+                .as_ref()
+                .filter(|_| fields.has_extended_payload)
+                .and_then(|payload| match &payload.fields().data {
+                    ExtendedData::Binary(bytes) => Some(bytes.to_vec()),
+                    ExtendedData::Text(_) => None,
+                }),
+        };
+        // A publisher that just proved itself with a valid CPA is worth caching, at the
+        // addresses its CPA signs (a relay that forwarded the CPA is not the publisher).
+        let signed_here = fields
+            .service_addresses
+            .iter()
+            .any(|endpoint| endpoint.address == *from.ip() && endpoint.port == from.port());
+        let publisher = entry.clone();
+        if signed_here && !self.locals.contains_key(&publisher.pnrp_id) {
+            let endpoints = self.entry_endpoints(&publisher);
+            self.cache.insert(CacheEntry {
+                id: publisher.pnrp_id,
+                endpoints,
+                last_seen: now,
+            });
+        }
+        self.step(now, id, Input::Inquired(Some((publisher, found))));
+    }
+
+    /// A publisher answered our LOOKUP for its neighbour.
+    pub(in crate::cloud) fn walk_answered(
+        &mut self,
+        now: Instant,
+        id: ResolveId,
+        buffer: AuthorityBuffer,
+    ) {
+        self.step(now, id, Input::Neighbour(buffer.route_entry));
+    }
+
+    /// A publisher never answered our LOOKUP for its neighbour.
+    pub(in crate::cloud) fn walk_lost(&mut self, now: Instant, id: ResolveId) {
+        self.step(now, id, Input::Neighbour(None));
+    }
+
+    /// A hop or a match never answered: it is gone. Never return a dead publisher.
+    pub(in crate::cloud) fn hop_lost(&mut self, now: Instant, id: ResolveId, to: SocketAddrV6) {
+        if !self.resolves.contains_key(&id) {
+            return;
+        }
+        let dead: Vec<PnrpId> = self
+            .cache
+            .entries()
+            .filter(|entry| entry.endpoints.contains(&to))
+            .map(|entry| entry.id)
+            .collect();
+        for dead in dead {
+            self.forget(&dead);
+        }
+        self.step(now, id, Input::Silent { to });
+    }
+
+    fn finish(&mut self, id: ResolveId) {
+        let Some(resolve) = self.resolves.remove(&id) else {
+            return;
+        };
+        let outcome = resolve.finish();
+        match outcome.goal {
+            Goal::App(query) => self.events.push_back(CloudEvent::Resolved {
+                query,
+                found: outcome.found,
+                hops: outcome.hops,
+            }),
+            Goal::Announce(registration) => self.announced(registration, outcome.reached),
+            Goal::Balance => {}
+        }
+    }
+}

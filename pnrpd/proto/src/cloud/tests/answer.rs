@@ -1,0 +1,185 @@
+//! Answering (`answer`): a LOOKUP gets the closest entry that is closer than its Validate ID and
+//! not flagged; an INQUIRE for one of our IDs gets a CPA under the asker's nonce.
+
+use std::net::{Ipv6Addr, SocketAddrV6};
+use std::time::Instant;
+
+use pnrp_shared::PnrpId;
+
+use super::{at, config, drain, encode, single_buffer, UNIX};
+use crate::cloud::cache::CacheEntry;
+use crate::cloud::{Cloud, Publication};
+use crate::wire::{
+    filetime_from_unix, AuthorityBuffer, BoundedVec, CpaCheck, Endpoint, ExtendedData, Inquire,
+    Lookup, Message, ResolveCriteria, ResolveReason,
+};
+
+/// An ID whose first byte is `high`.
+fn id(high: u8) -> PnrpId {
+    let mut bytes = [0x11; 32];
+    bytes[0] = high;
+    PnrpId(bytes)
+}
+
+/// A node at `at(1)` caching IDs `0x20`, `0x40`, `0x60` and `0x80`, each at an address of its own.
+fn node_with_cache() -> (Cloud, Instant) {
+    let now = Instant::now();
+    let mut cloud = Cloud::new(config(1, Vec::new(), now), now);
+    cloud.set_local_endpoints(now, vec![at(1)]);
+    for high in [0x20, 0x40, 0x60, 0x80] {
+        cloud.cache.insert(CacheEntry {
+            id: id(high),
+            endpoints: vec![at(usize::from(high))],
+            last_seen: now,
+        });
+    }
+    drain(&mut cloud);
+    (cloud, now)
+}
+
+fn lookup(target: PnrpId, validate: PnrpId, flagged: Vec<SocketAddrV6>) -> Message {
+    let mut path = vec![Endpoint {
+        port: 3540,
+        address: Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x99),
+    }];
+    path.extend(flagged.iter().map(|at| Endpoint {
+        port: at.port(),
+        address: *at.ip(),
+    }));
+    Message::Lookup(Lookup {
+        accept_not_closer: false,
+        precision: 0,
+        criteria: ResolveCriteria::None,
+        reason: ResolveReason::AppRequest,
+        target,
+        validate_id: validate,
+        route_entry: None,
+        flagged_path: BoundedVec::truncating(path).unwrap(),
+    })
+}
+
+/// What a LOOKUP from `at(9)` gets: the offered ID and the N flag.
+fn ask(cloud: &mut Cloud, now: Instant, message: Message) -> (Option<PnrpId>, bool) {
+    cloud.handle_datagram(now, at(9), &encode(3, message));
+    let answers = drain(cloud);
+    let (acked, buffer) = answers
+        .iter()
+        .find_map(|(to, message)| single_buffer(message).filter(|_| *to == at(9)))
+        .expect("an AUTHORITY");
+    assert_eq!(acked, 3);
+    (
+        buffer.route_entry.map(|entry| entry.pnrp_id),
+        buffer.not_found,
+    )
+}
+
+#[test]
+fn a_lookup_gets_the_closest_entry_closer_than_its_validate_id() {
+    let (mut cloud, now) = node_with_cache();
+    let target = id(0x58);
+    // Asked as a hop validated by an ID it does not hold: N, and still the closest entry.
+    assert_eq!(
+        ask(&mut cloud, now, lookup(target, id(0x80), vec![])),
+        (Some(id(0x60)), true)
+    );
+    // The closest is flagged (already asked): the next closest.
+    assert_eq!(
+        ask(&mut cloud, now, lookup(target, id(0x80), vec![at(0x60)])),
+        (Some(id(0x40)), true)
+    );
+    // Nothing closer than the Validate ID: nothing offered.
+    assert_eq!(
+        ask(&mut cloud, now, lookup(target, id(0x5a), vec![])),
+        (None, true)
+    );
+    // Validated by no ID: no N.
+    assert_eq!(
+        ask(&mut cloud, now, lookup(target, PnrpId([0; 32]), vec![])),
+        (Some(id(0x60)), false)
+    );
+}
+
+#[test]
+fn a_lookup_for_one_of_our_ids_gets_our_own_entry_and_no_n() {
+    let (mut cloud, now) = node_with_cache();
+    let ours = cloud
+        .register(
+            now,
+            Publication {
+                name: "0.here".parse().unwrap(),
+                app_endpoints: Vec::new(),
+                comment: None,
+                payload: None,
+                identity: None,
+            },
+        )
+        .unwrap();
+    drain(&mut cloud);
+    let (offered, not_found) = ask(&mut cloud, now, lookup(ours, ours, vec![]));
+    assert_eq!(offered, Some(ours));
+    assert!(!not_found);
+}
+
+#[test]
+fn an_inquire_gets_a_cpa_under_the_askers_nonce_and_the_payload() {
+    let now = Instant::now();
+    let mut cloud = Cloud::new(config(1, Vec::new(), now), now);
+    cloud.set_local_endpoints(now, vec![at(1)]);
+    let ours = cloud
+        .register(
+            now,
+            Publication {
+                name: "0.printer".parse().unwrap(),
+                app_endpoints: Vec::new(),
+                comment: Some("2nd floor".into()),
+                payload: Some(b"duplex".to_vec()),
+                identity: None,
+            },
+        )
+        .unwrap();
+    drain(&mut cloud);
+    // The asker has proven its address (it answered something of ours): no probe first.
+    cloud.guard.prove(now, at(9).ip());
+    let inquire = |id, nonce| {
+        Message::Inquire(Inquire {
+            want_cpa: true,
+            want_extended_payload: true,
+            want_cert_chain: false,
+            validate_id: id,
+            nonce: Some(nonce),
+        })
+    };
+    cloud.handle_datagram(now, at(9), &encode(8, inquire(ours, [6; 16])));
+    let (acked, buffer) = drain(&mut cloud)
+        .iter()
+        .find_map(|(_, message)| single_buffer(message))
+        .expect("an AUTHORITY");
+    assert_eq!(acked, 8);
+    let cpa = buffer.cpa.expect("a CPA");
+    let check = CpaCheck {
+        pnrp_id: Some(ours),
+        nonce: Some([6; 16]),
+        revoke: false,
+        extended_payload: buffer.extended_payload.as_ref(),
+    };
+    assert_eq!(cpa.validate(filetime_from_unix(UNIX), &check), Ok(()));
+    assert_eq!(
+        cpa.fields()
+            .friendly_name
+            .as_ref()
+            .map(|name| name.as_str()),
+        Some("2nd floor")
+    );
+    assert!(matches!(
+        &buffer.extended_payload.unwrap().fields().data,
+        ExtendedData::Binary(bytes) if &bytes[..] == b"duplex"
+    ));
+    assert_eq!(buffer.classifier.unwrap().as_str(), "printer");
+    // An ID it does not hold: NOT_FOUND.
+    cloud.handle_datagram(now, at(9), &encode(9, inquire(PnrpId([3; 32]), [6; 16])));
+    let (_, buffer) = drain(&mut cloud)
+        .iter()
+        .find_map(|(_, message)| single_buffer(message))
+        .expect("an AUTHORITY");
+    assert_eq!(buffer, AuthorityBuffer::not_found());
+}

@@ -1,0 +1,391 @@
+//! The sans-IO node against hostile senders: no amplification towards unproven addresses,
+//! per-source rate limits, at most a few cache entries per address. Each test fails if its
+//! defence is removed.
+
+use std::net::{Ipv6Addr, SocketAddrV6};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use pnrp_shared::PnrpId;
+use sha1::{Digest, Sha1};
+
+use crate::cloud::cache::MAX_PER_ADDRESS;
+use crate::cloud::guard::{AMPLIFICATION, BURST};
+use crate::cloud::ssdp::{self, SsdpScope};
+use crate::cloud::{Cloud, CloudConfig, Publication, WallClock};
+use crate::wire::{
+    filetime_from_unix, AuthorityBuffer, BoundedVec, Cpa, CpaFields, Endpoint, Flood, Inquire,
+    Lookup, Message, Packet, Request, ResolveCriteria, ResolveReason, RouteEntry, Solicit,
+    SolicitType,
+};
+
+fn at(last: u16) -> SocketAddrV6 {
+    SocketAddrV6::new(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, last), 3540, 0, 0)
+}
+
+fn node(now: Instant) -> Cloud {
+    let config = CloudConfig {
+        seed: 1,
+        seeds: Vec::new(),
+        key: SigningKey::from_bytes(&[7; 32]),
+        clock: WallClock {
+            at: now,
+            unix_secs: 1_800_000_000,
+        },
+        scope_id: 0,
+        discovery: None,
+    };
+    let mut cloud = Cloud::new(config, now);
+    cloud.set_local_endpoints(now, vec![at(1)]);
+    cloud
+}
+
+/// A node publishing a name with a 4 KiB payload: its INQUIRE answer is the largest there is.
+fn publisher(now: Instant) -> (Cloud, PnrpId) {
+    let mut cloud = node(now);
+    let id = cloud
+        .register(
+            now,
+            Publication {
+                name: "0.big".parse().unwrap(),
+                app_endpoints: Vec::new(),
+                comment: Some("a comment".into()),
+                payload: Some(vec![0x5a; 4096]),
+                identity: None,
+            },
+        )
+        .unwrap();
+    (cloud, id)
+}
+
+fn encode(message_id: u32, message: Message) -> Vec<u8> {
+    Packet {
+        message_id,
+        message,
+    }
+    .encode()
+}
+
+fn inquire_for(id: PnrpId) -> Message {
+    Message::Inquire(Inquire {
+        want_cpa: true,
+        want_extended_payload: true,
+        want_cert_chain: true,
+        validate_id: id,
+        nonce: Some([3; 16]),
+    })
+}
+
+/// Bytes and datagrams the node sent to `to`.
+fn drain_to(cloud: &mut Cloud, to: SocketAddrV6) -> (usize, Vec<Vec<u8>>) {
+    let mut datagrams = Vec::new();
+    while let Some((dest, bytes)) = cloud.poll_transmit() {
+        if dest.ip() == to.ip() {
+            datagrams.push(bytes);
+        }
+    }
+    (datagrams.iter().map(Vec::len).sum(), datagrams)
+}
+
+fn route_entry(id: PnrpId, address: SocketAddrV6) -> RouteEntry {
+    RouteEntry {
+        pnrp_id: id,
+        port: address.port(),
+        addresses: BoundedVec::truncating(vec![*address.ip()]).unwrap(),
+    }
+}
+
+/// Every kind of request, as conversations of one or more datagrams.
+fn requests(id: PnrpId) -> Vec<Vec<Message>> {
+    let cpa_only = Message::Inquire(Inquire {
+        want_cpa: true,
+        want_extended_payload: false,
+        want_cert_chain: false,
+        validate_id: id,
+        nonce: Some([3; 16]),
+    });
+    let lookup = Message::Lookup(Lookup {
+        accept_not_closer: true,
+        precision: 0,
+        criteria: ResolveCriteria::None,
+        reason: ResolveReason::AppRequest,
+        target: id,
+        validate_id: PnrpId([0; 32]),
+        route_entry: None,
+        flagged_path: BoundedVec::truncating(vec![Endpoint {
+            port: 0,
+            address: Ipv6Addr::UNSPECIFIED,
+        }])
+        .unwrap(),
+    });
+    let solicit = Message::Solicit(Solicit {
+        solicit_type: Some(SolicitType::Any),
+        route_entry: None,
+        hashed_nonce: Sha1::digest([4u8; 16]).into(),
+    });
+    let request = Message::Request(Request {
+        nonce: [4; 16],
+        ids: BoundedVec::truncating(vec![id; 5]).unwrap(),
+    });
+    let flood = Message::Flood(Flood {
+        no_ack: false,
+        validate_id: id,
+        revoke_cpa: None,
+        route_entry: None,
+        already_flooded: BoundedVec::empty(),
+    });
+    vec![
+        vec![inquire_for(id)],
+        vec![cpa_only],
+        vec![inquire_for(PnrpId([9; 32]))],
+        vec![lookup],
+        vec![solicit, request],
+        vec![flood],
+    ]
+}
+
+#[test]
+fn an_unproven_source_gets_at_most_three_times_what_it_sent() {
+    let now = Instant::now();
+    let (mut cloud, id) = publisher(now);
+    // Each kind of request from its own forged source, many times (within the rate limit).
+    for (kind, conversation) in requests(id).into_iter().enumerate() {
+        let victim = at(0x100 + kind as u16);
+        let (mut received, mut sent) = (0, 0);
+        for round in 0..50u32 {
+            let later = now + Duration::from_secs(u64::from(round));
+            for (index, request) in conversation.iter().enumerate() {
+                let bytes = encode(round * 16 + index as u32 + 1, request.clone());
+                received += bytes.len();
+                cloud.handle_datagram(later, victim, &bytes);
+                let (answered, datagrams) = drain_to(&mut cloud, victim);
+                sent += answered;
+                let authorities = datagrams
+                    .iter()
+                    .filter(|datagram| {
+                        matches!(
+                            Packet::decode(datagram).map(|packet| packet.message),
+                            Ok(Message::Authority(_))
+                        )
+                    })
+                    .count();
+                assert!(
+                    authorities <= 1,
+                    "kind {kind}: a fragmented AUTHORITY went to an unproven source"
+                );
+            }
+        }
+        assert!(
+            received > 0 && sent > 0,
+            "kind {kind}: small answers still go"
+        );
+        assert!(
+            sent as u64 <= AMPLIFICATION * received as u64,
+            "kind {kind}: sent {sent} bytes to an unproven source that sent {received}"
+        );
+    }
+    assert!(cloud.counters().withheld > 0);
+}
+
+#[test]
+fn a_source_that_proves_its_address_gets_the_large_answer() {
+    let now = Instant::now();
+    let (mut cloud, id) = publisher(now);
+    let resolver = at(0x22);
+    cloud.handle_datagram(now, resolver, &encode(77, inquire_for(id)));
+    let (_, datagrams) = drain_to(&mut cloud, resolver);
+    // Only a probe: an INQUIRE under a message ID of the node's choosing.
+    assert_eq!(datagrams.len(), 1, "one small probe, not the answer");
+    let probe = Packet::decode(&datagrams[0]).unwrap();
+    assert!(matches!(probe.message, Message::Inquire(_)), "{probe:?}");
+    // A forged answer from elsewhere proves nothing.
+    let answer = |message_id| {
+        let fragment = AuthorityBuffer::not_found().fragments(message_id).remove(0);
+        encode(message_id, Message::Authority(fragment))
+    };
+    cloud.handle_datagram(now, at(0x23), &answer(probe.message_id));
+    assert_eq!(drain_to(&mut cloud, resolver).1.len(), 0);
+    // The resolver answers the probe: the held INQUIRE is answered whole, in fragments.
+    let later = now + Duration::from_millis(10);
+    cloud.handle_datagram(later, resolver, &answer(probe.message_id));
+    let (bytes, datagrams) = drain_to(&mut cloud, resolver);
+    assert!(datagrams.len() > 1, "{} datagrams", datagrams.len());
+    assert!(bytes > 4096);
+    for datagram in &datagrams {
+        let packet = Packet::decode(datagram).unwrap();
+        assert!(matches!(packet.message, Message::Authority(_)));
+    }
+    // Proven: the next INQUIRE is answered at once.
+    cloud.handle_datagram(later, resolver, &encode(78, inquire_for(id)));
+    assert!(drain_to(&mut cloud, resolver).1.len() > 1);
+}
+
+#[test]
+fn a_flooding_source_is_cut_to_its_rate_before_decoding() {
+    let now = Instant::now();
+    let (mut cloud, id) = publisher(now);
+    let flooder = at(0x66);
+    let datagram = encode(5, inquire_for(PnrpId([8; 32])));
+    for _ in 0..10_000 {
+        cloud.handle_datagram(now, flooder, &datagram);
+        cloud.handle_datagram(now, flooder, b"garbage");
+    }
+    let counters = cloud.counters();
+    assert_eq!(counters.received + counters.malformed, u64::from(BURST));
+    assert_eq!(counters.rate_limited, 20_000 - u64::from(BURST));
+    // Someone else is still heard.
+    cloud.handle_datagram(now, at(0x67), &encode(6, inquire_for(id)));
+    assert_eq!(cloud.counters().received, counters.received + 1);
+    // And the flooder again once its bucket refills.
+    cloud.handle_datagram(now + Duration::from_secs(1), flooder, &datagram);
+    assert_eq!(cloud.counters().received, counters.received + 2);
+}
+
+#[test]
+fn one_address_gets_at_most_a_few_cache_entries() {
+    let now = Instant::now();
+    let mut cloud = node(now);
+    let poisoner = at(0x66);
+    let key = SigningKey::from_bytes(&[0x66; 32]);
+    // Ten names published at one address, each proving itself with a valid CPA when inquired.
+    for n in 0..10u8 {
+        let later = now + Duration::from_millis(u64::from(n) * 100);
+        let name: pnrp_shared::PeerName = format!("0.poison-{n}").parse().unwrap();
+        let location = pnrp_shared::ServiceLocation([n; 16]);
+        let entry_id = PnrpId::new(pnrp_shared::P2pId::of(&name), location);
+        let flood = Message::Flood(Flood {
+            no_ack: true,
+            validate_id: PnrpId([0; 32]),
+            revoke_cpa: None,
+            route_entry: Some(route_entry(entry_id, poisoner)),
+            already_flooded: BoundedVec::empty(),
+        });
+        cloud.handle_datagram(later, poisoner, &encode(100 + u32::from(n), flood));
+        while let Some((to, bytes)) = cloud.poll_transmit() {
+            let packet = Packet::decode(&bytes).unwrap();
+            let Message::Inquire(inquire) = &packet.message else {
+                continue;
+            };
+            if to != poisoner {
+                continue;
+            }
+            let mut fields = CpaFields::for_name(
+                &name,
+                location,
+                filetime_from_unix(1_800_000_000 + 3600),
+                inquire.nonce.unwrap_or([0; 16]),
+            );
+            fields.service_addresses = BoundedVec::truncating(vec![Endpoint {
+                address: *poisoner.ip(),
+                port: poisoner.port(),
+            }])
+            .unwrap();
+            let buffer = AuthorityBuffer::answer(
+                Some(route_entry(entry_id, poisoner)),
+                Some(Cpa::sign(fields, &key)),
+            );
+            for fragment in buffer.fragments(packet.message_id) {
+                cloud.handle_datagram(
+                    later,
+                    poisoner,
+                    &encode(packet.message_id, Message::Authority(fragment)),
+                );
+            }
+        }
+    }
+    let at_poisoner = cloud
+        .cache()
+        .entries()
+        .filter(|entry| entry.endpoints.iter().any(|e| e.ip() == poisoner.ip()))
+        .count();
+    assert_eq!(at_poisoner, MAX_PER_ADDRESS);
+}
+
+#[test]
+fn forged_inquires_from_many_sources_do_not_starve_an_honest_resolver() {
+    let now = Instant::now();
+    let (mut cloud, id) = publisher(now);
+    // Forged INQUIREs for the large answer from a thousand addresses fill every table.
+    for n in 0..1000u16 {
+        let forged = SocketAddrV6::new(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0xbad, 0, n), 4000, 0, 0);
+        cloud.handle_datagram(now, forged, &encode(u32::from(n) + 1, inquire_for(id)));
+    }
+    while cloud.poll_transmit().is_some() {}
+    let resolver = at(0x22);
+    cloud.handle_datagram(now, resolver, &encode(77, inquire_for(id)));
+    let (_, datagrams) = drain_to(&mut cloud, resolver);
+    assert_eq!(datagrams.len(), 1, "the honest resolver is probed too");
+    let probe = Packet::decode(&datagrams[0]).unwrap();
+    let fragment = AuthorityBuffer::not_found()
+        .fragments(probe.message_id)
+        .remove(0);
+    cloud.handle_datagram(
+        now,
+        resolver,
+        &encode(probe.message_id, Message::Authority(fragment)),
+    );
+    assert!(
+        drain_to(&mut cloud, resolver).1.len() > 1,
+        "answered in full"
+    );
+}
+
+#[test]
+fn a_forged_inquire_earns_only_a_probe() {
+    let now = Instant::now();
+    let (mut cloud, id) = publisher(now);
+    // One INQUIRE each from many forged sources: each gets only a probe (and, its budget being
+    // below any signed answer, costs no signature).
+    for n in 0..50u16 {
+        let forged = SocketAddrV6::new(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0xbad, 0, n), 4000, 0, 0);
+        cloud.handle_datagram(now, forged, &encode(u32::from(n) + 1, inquire_for(id)));
+        let (_, datagrams) = drain_to(&mut cloud, forged);
+        assert_eq!(datagrams.len(), 1);
+        assert!(matches!(
+            Packet::decode(&datagrams[0]).unwrap().message,
+            Message::Inquire(_)
+        ));
+    }
+}
+
+#[test]
+fn ssdp_searches_are_rate_limited_and_never_amplified() {
+    let now = Instant::now();
+    let config = CloudConfig {
+        seed: 2,
+        seeds: Vec::new(),
+        key: SigningKey::from_bytes(&[8; 32]),
+        clock: WallClock {
+            at: now,
+            unix_secs: 1_800_000_000,
+        },
+        scope_id: 0,
+        discovery: Some(SsdpScope::Global),
+    };
+    let mut cloud = Cloud::new(config, now);
+    cloud.set_local_endpoints(now, vec![at(1)]);
+    cloud.register(
+        now,
+        Publication {
+            name: "0.here".parse().unwrap(),
+            app_endpoints: Vec::new(),
+            comment: None,
+            payload: None,
+            identity: None,
+        },
+    );
+    let search = ssdp::search(SsdpScope::Global);
+    let message = ssdp::parse(&search).unwrap();
+    let (mut received, mut sent, mut answers) = (0, 0, 0);
+    for _ in 0..1000 {
+        received += search.len();
+        if let Some(answer) = cloud.handle_ssdp(now, at(0x99), search.len(), &message) {
+            sent += answer.len();
+            answers += 1;
+        }
+    }
+    assert!(answers > 0, "an honest search is answered");
+    assert!(answers <= BURST as usize, "{answers} answers to one source");
+    assert!(sent as u64 <= AMPLIFICATION * received as u64);
+    assert!(cloud.counters().rate_limited > 0);
+}

@@ -1,0 +1,77 @@
+//! Maintenance (`maintenance`): neighbours that stop answering leave the cache; once a minute
+//! every registration is announced again and the widest gap of the cache is looked up.
+
+use std::time::Duration;
+
+use super::{at, Lan};
+use crate::cloud::MAINTENANCE;
+use crate::wire::{Message, ResolveReason};
+
+#[test]
+fn a_neighbour_that_stops_answering_leaves_the_cache() {
+    let mut lan = Lan::new(2);
+    let zero = lan.register(0, "zero");
+    lan.register(1, "one");
+    lan.run_for(Duration::from_secs(2));
+    assert!(lan.caches(1, &zero));
+    lan.down.insert(0);
+    let mark = lan.sent.len();
+    // A round to ask, three sends a second apart, then it gives up.
+    lan.run_for(MAINTENANCE + Duration::from_secs(4));
+    let checks = lan.sent_since(mark, |sent| match &sent.packet.message {
+        Message::Inquire(inquire)
+            if sent.from == at(1) && sent.to == at(0) && inquire.validate_id == zero =>
+        {
+            Some(inquire.want_cpa)
+        }
+        _ => None,
+    });
+    assert!(!checks.is_empty(), "node 1 checked its neighbour");
+    assert!(
+        checks.iter().all(|want_cpa| !want_cpa),
+        "a liveness check asks no CPA"
+    );
+    assert!(!lan.caches(1, &zero), "silence removed it");
+}
+
+#[test]
+fn an_answering_neighbour_stays() {
+    let mut lan = Lan::new(2);
+    let zero = lan.register(0, "zero");
+    lan.register(1, "one");
+    lan.run_for(MAINTENANCE * 3);
+    assert!(lan.caches(1, &zero));
+}
+
+#[test]
+fn once_a_minute_registrations_are_announced_again_and_the_cache_balanced() {
+    let mut lan = Lan::new(3);
+    for (index, name) in ["zero", "one", "two"].into_iter().enumerate() {
+        lan.register(index, name);
+    }
+    lan.run_for(Duration::from_secs(5));
+    let mark = lan.sent.len();
+    lan.run_for(Duration::from_secs(120));
+    let reasons = lan.sent_since(mark, |sent| match &sent.packet.message {
+        Message::Lookup(lookup)
+            if sent.from == at(2)
+                && lookup.route_entry.is_some()
+                    == matches!(lookup.reason, ResolveReason::Registration) =>
+        {
+            Some(lookup.reason)
+        }
+        _ => None,
+    });
+    let announcing = reasons
+        .iter()
+        .filter(|reason| matches!(reason, ResolveReason::Registration))
+        .count();
+    let balancing = reasons
+        .iter()
+        .filter(|reason| matches!(reason, ResolveReason::CacheMaintenance))
+        .count();
+    // Two minutes: two rounds of each (a lookup may take more than one LOOKUP).
+    assert!(announcing >= 2, "{reasons:?}");
+    assert!(balancing >= 2, "{reasons:?}");
+    assert!(balancing <= 2 * 4 * 2, "balancing stays rare: {reasons:?}");
+}

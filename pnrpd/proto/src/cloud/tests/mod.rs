@@ -1,0 +1,215 @@
+//! Unit tests of the cloud that drive whole nodes: each module's behaviour through the messages
+//! it exchanges. [`Lan`] delivers every datagram at once, in order, and keeps what went where;
+//! the simulator with latency, loss and thousands of nodes is the tests crate's.
+
+mod admission;
+mod answer;
+mod hostile;
+mod join;
+mod maintenance;
+mod publish;
+
+use std::collections::HashSet;
+use std::net::{Ipv6Addr, SocketAddrV6};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use pnrp_shared::PnrpId;
+
+use super::{Cloud, CloudConfig, CloudEvent, Found, Publication, WallClock};
+use crate::wire::{AppEndpoint, Message, Packet};
+
+/// Unix time of the tests' clocks.
+const UNIX: u64 = 1_800_000_000;
+
+/// `[fd00::<index + 1>]:3540`.
+fn at(index: usize) -> SocketAddrV6 {
+    SocketAddrV6::new(
+        Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, index as u16 + 1),
+        3540,
+        0,
+        0,
+    )
+}
+
+/// The configuration of node `index`: its own key and seed, joining through `seeds`.
+fn config(index: usize, seeds: Vec<SocketAddrV6>, now: Instant) -> CloudConfig {
+    CloudConfig {
+        seed: index as u64 + 1,
+        seeds,
+        key: SigningKey::from_bytes(&[index as u8 + 1; 32]),
+        clock: WallClock {
+            at: now,
+            unix_secs: UNIX,
+        },
+        scope_id: 0,
+        discovery: None,
+    }
+}
+
+/// `0.<name>` published at the node's address.
+fn publication(name: &str, index: usize) -> Publication {
+    Publication {
+        name: format!("0.{name}").parse().unwrap(),
+        app_endpoints: vec![AppEndpoint {
+            address: *at(index).ip(),
+            port: 80,
+            protocol: 6,
+        }],
+        comment: None,
+        payload: None,
+        identity: None,
+    }
+}
+
+/// A datagram delivered, decoded.
+#[derive(Debug, Clone)]
+struct Sent {
+    from: SocketAddrV6,
+    to: SocketAddrV6,
+    packet: Packet,
+}
+
+/// A few nodes on one instant link.
+struct Lan {
+    nodes: Vec<Cloud>,
+    now: Instant,
+    sent: Vec<Sent>,
+    down: HashSet<usize>,
+}
+
+impl Lan {
+    /// `count` nodes at `at(0)`, `at(1)`…, each joining through node 0, one after another.
+    fn new(count: usize) -> Lan {
+        let now = Instant::now();
+        let mut lan = Lan {
+            nodes: Vec::new(),
+            now,
+            sent: Vec::new(),
+            down: HashSet::new(),
+        };
+        for index in 0..count {
+            lan.add(index, if index == 0 { vec![] } else { vec![at(0)] });
+        }
+        lan
+    }
+
+    fn add(&mut self, index: usize, seeds: Vec<SocketAddrV6>) {
+        let mut cloud = Cloud::new(config(index, seeds, self.now), self.now);
+        cloud.set_local_endpoints(self.now, vec![at(index)]);
+        self.nodes.push(cloud);
+        self.deliver();
+    }
+
+    /// Delivers every queued datagram, and what it causes, until the link is quiet.
+    fn deliver(&mut self) {
+        for _ in 0..10_000 {
+            let mut quiet = true;
+            for index in 0..self.nodes.len() {
+                while let Some((to, bytes)) = self.nodes[index].poll_transmit() {
+                    quiet = false;
+                    let from = at(index);
+                    if let Ok(packet) = Packet::decode(&bytes) {
+                        self.sent.push(Sent { from, to, packet });
+                    }
+                    let Some(target) = (0..self.nodes.len()).find(|&other| at(other) == to) else {
+                        continue;
+                    };
+                    if !self.down.contains(&target) {
+                        self.nodes[target].handle_datagram(self.now, from, &bytes);
+                    }
+                }
+            }
+            if quiet {
+                return;
+            }
+        }
+        panic!("the link never went quiet");
+    }
+
+    /// Lets `duration` pass in steps of 100 ms, firing timers and delivering.
+    fn run_for(&mut self, duration: Duration) {
+        let end = self.now + duration;
+        while self.now < end {
+            self.now += Duration::from_millis(100);
+            for index in 0..self.nodes.len() {
+                if self.down.contains(&index) {
+                    continue;
+                }
+                if self.nodes[index]
+                    .poll_timeout()
+                    .is_some_and(|due| due <= self.now)
+                {
+                    self.nodes[index].handle_timeout(self.now);
+                }
+            }
+            self.deliver();
+        }
+    }
+
+    /// Node `index` publishes `0.<name>`; returns its ID.
+    fn register(&mut self, index: usize, name: &str) -> PnrpId {
+        let id = self.nodes[index]
+            .register(self.now, publication(name, index))
+            .expect("the node has an address");
+        self.deliver();
+        id
+    }
+
+    /// Node `index` resolves `0.<name>` to completion.
+    fn resolve(&mut self, index: usize, name: &str) -> Vec<Found> {
+        let name = format!("0.{name}").parse().unwrap();
+        self.nodes[index].resolve(self.now, &name, 7);
+        self.deliver();
+        self.run_for(Duration::from_secs(10));
+        match self.nodes[index].poll_event() {
+            Some(CloudEvent::Resolved {
+                query: 7, found, ..
+            }) => found,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The messages sent since `mark` (an index into the log) that `pick` selects.
+    fn sent_since<T>(&self, mark: usize, pick: impl Fn(&Sent) -> Option<T>) -> Vec<T> {
+        self.sent[mark..].iter().filter_map(pick).collect()
+    }
+
+    /// Whether node `index` caches `id`.
+    fn caches(&self, index: usize, id: &PnrpId) -> bool {
+        self.nodes[index].cache().get(id).is_some()
+    }
+}
+
+/// Every datagram a node queued, decoded, with where it goes.
+fn drain(cloud: &mut Cloud) -> Vec<(SocketAddrV6, Message)> {
+    std::iter::from_fn(|| cloud.poll_transmit())
+        .map(|(to, bytes)| {
+            (
+                to,
+                Packet::decode(&bytes)
+                    .expect("we send what we decode")
+                    .message,
+            )
+        })
+        .collect()
+}
+
+/// The datagram of a message.
+fn encode(message_id: u32, message: Message) -> Vec<u8> {
+    Packet {
+        message_id,
+        message,
+    }
+    .encode()
+}
+
+/// The AUTHORITY buffer a single-fragment AUTHORITY carries, and the message ID it acks.
+fn single_buffer(message: &Message) -> Option<(u32, crate::wire::AuthorityBuffer)> {
+    let Message::Authority(fragment) = message else {
+        return None;
+    };
+    assert!(fragment.is_whole(), "a fragmented answer");
+    let buffer = crate::wire::AuthorityBuffer::decode(fragment.fragment()).expect("decodes");
+    Some((fragment.acked_message_id(), buffer))
+}

@@ -1,0 +1,235 @@
+//! Sending: requests (kept in the table for retransmission), answers within the
+//! anti-amplification budget of their destination, and the proofs of return routability that
+//! lift it (docs/PROTOCOL.md, "Hostile input").
+//!
+//! An answer to a source that has not proven it receives at its address may total at most three
+//! times what it sent us. An INQUIRE whose signed answer does not fit is held (`deferred`) while
+//! its sender is asked to prove its address: an INQUIRE of ours for a random ID, which an honest
+//! node answers at once with a small AUTHORITY echoing our message ID.
+
+use std::net::SocketAddrV6;
+use std::time::{Duration, Instant};
+
+use pnrp_shared::PnrpId;
+use rand::RngCore;
+
+use super::requests::{Purpose, RETRIES};
+use super::Cloud;
+use crate::wire::{AuthorityBuffer, Inquire, Message, Packet};
+
+/// INQUIREs held while their unproven sender answers our probe, at most.
+const MAX_DEFERRED: usize = 64;
+/// How long such an INQUIRE is held: about its sender's retransmission period.
+const DEFERRED_TIMEOUT: Duration = Duration::from_secs(3);
+/// Probes of return routability in flight, at most (one per address).
+const MAX_PROBES: usize = 64;
+
+/// An INQUIRE whose answer waits for its sender to prove its address.
+#[derive(Debug)]
+pub(super) struct Deferred {
+    from: SocketAddrV6,
+    message_id: u32,
+    inquire: Inquire,
+    expires: Instant,
+}
+
+impl Cloud {
+    pub(super) fn transmit(&mut self, to: SocketAddrV6, bytes: Vec<u8>) {
+        self.counters.sent += 1;
+        self.transmits.push_back((to, bytes));
+    }
+
+    /// A fresh message ID: not zero, not in use by an outstanding request.
+    pub(super) fn message_id(&mut self) -> u32 {
+        loop {
+            let id = self.rng.next_u32();
+            if id != 0 && !self.requests.contains(id) {
+                return id;
+            }
+        }
+    }
+
+    /// Sends a request and keeps it for retransmission until answered; returns its message ID.
+    pub(super) fn send_request(
+        &mut self,
+        now: Instant,
+        to: SocketAddrV6,
+        message: Message,
+        purpose: Purpose,
+    ) -> u32 {
+        let message_id = self.message_id();
+        let bytes = Packet {
+            message_id,
+            message,
+        }
+        .encode();
+        self.track(now, to, message_id, bytes, purpose);
+        message_id
+    }
+
+    /// Sends an encoded request and files it.
+    fn track(
+        &mut self,
+        now: Instant,
+        to: SocketAddrV6,
+        message_id: u32,
+        bytes: Vec<u8>,
+        purpose: Purpose,
+    ) {
+        self.transmit(to, bytes.clone());
+        self.requests.insert(now, message_id, to, bytes, purpose);
+    }
+
+    /// Answers `to`, the source of the datagram being handled, if the answer fits its
+    /// amplification budget (unlimited once it proved its address); returns whether it went.
+    pub(super) fn answer(
+        &mut self,
+        now: Instant,
+        to: SocketAddrV6,
+        message_id: u32,
+        message: Message,
+    ) -> bool {
+        let bytes = Packet {
+            message_id,
+            message,
+        }
+        .encode();
+        if !self.guard.charge(now, to.ip(), bytes.len()) {
+            self.counters.withheld += 1;
+            return false;
+        }
+        self.transmit(to, bytes);
+        true
+    }
+
+    /// [`Cloud::answer`] under a fresh message ID (a message that expects no answer).
+    pub(super) fn answer_fresh(
+        &mut self,
+        now: Instant,
+        to: SocketAddrV6,
+        message: Message,
+    ) -> bool {
+        let message_id = self.rng.next_u32();
+        self.answer(now, to, message_id, message)
+    }
+
+    /// Answers with an AUTHORITY buffer, whole or not at all: a fragmented (large) one only to a
+    /// source that proved its address, a single datagram within the budget. The caller counts
+    /// a refusal (or holds the INQUIRE for a proof).
+    pub(super) fn answer_authority(
+        &mut self,
+        now: Instant,
+        to: SocketAddrV6,
+        message_id: u32,
+        buffer: &AuthorityBuffer,
+    ) -> bool {
+        let fragments = buffer.fragments(message_id);
+        // Refused before anything is encoded: the forged INQUIRE's case.
+        if fragments.len() > 1 && !self.guard.is_proven(now, to.ip()) {
+            return false;
+        }
+        let datagrams: Vec<Vec<u8>> = fragments
+            .into_iter()
+            .map(|fragment| {
+                Packet {
+                    message_id,
+                    message: Message::Authority(fragment),
+                }
+                .encode()
+            })
+            .collect();
+        let total: usize = datagrams.iter().map(Vec::len).sum();
+        if !self.guard.charge(now, to.ip(), total) {
+            return false;
+        }
+        for bytes in datagrams {
+            self.transmit(to, bytes);
+        }
+        true
+    }
+
+    /// `from` echoed a message ID we sent to its address: it receives there. INQUIREs held for
+    /// that address are answered now.
+    pub(super) fn proven(&mut self, now: Instant, from: SocketAddrV6) {
+        self.guard.prove(now, from.ip());
+        let (ready, waiting): (Vec<Deferred>, Vec<Deferred>) = std::mem::take(&mut self.deferred)
+            .into_iter()
+            .filter(|deferred| deferred.expires > now)
+            .partition(|deferred| deferred.from.ip() == from.ip());
+        self.deferred = waiting;
+        for deferred in ready {
+            self.on_inquire(now, deferred.from, deferred.message_id, deferred.inquire);
+        }
+    }
+
+    /// Holds an INQUIRE whose answer is too large for its unproven sender, and asks the sender to
+    /// prove its address. One probe in flight per address; its three sends fit the budget the
+    /// INQUIRE earned.
+    pub(super) fn defer_inquire(
+        &mut self,
+        now: Instant,
+        from: SocketAddrV6,
+        message_id: u32,
+        inquire: Inquire,
+    ) {
+        self.deferred.retain(|deferred| deferred.expires > now);
+        let known = self
+            .deferred
+            .iter()
+            .any(|deferred| deferred.from == from && deferred.message_id == message_id);
+        if !known {
+            // Full (a flood of forged INQUIREs): the oldest goes. Its sender, if honest, still
+            // gets the answer on its retransmission once its probe came back.
+            if self.deferred.len() >= MAX_DEFERRED {
+                self.deferred.remove(0);
+            }
+            self.deferred.push(Deferred {
+                from,
+                message_id,
+                inquire,
+                expires: now + DEFERRED_TIMEOUT,
+            });
+        }
+        let probes: Vec<(u32, bool)> = self
+            .requests
+            .purposes()
+            .filter(|(_, _, purpose)| matches!(purpose, Purpose::Probe))
+            .map(|(id, to, _)| (id, to.ip() == from.ip()))
+            .collect();
+        if probes.iter().any(|(_, same)| *same) {
+            return;
+        }
+        if probes.len() >= MAX_PROBES {
+            // Likewise the oldest probe makes room: forged sources cannot starve honest ones.
+            if let Some(oldest) = self
+                .requests
+                .oldest(|purpose| matches!(purpose, Purpose::Probe))
+            {
+                self.requests.remove(oldest);
+            }
+        }
+        let mut validate = [0; 32];
+        self.rng.fill_bytes(&mut validate);
+        let probe = Message::Inquire(Inquire {
+            want_cpa: false,
+            want_extended_payload: false,
+            want_cert_chain: false,
+            validate_id: PnrpId(validate),
+            nonce: None,
+        });
+        let message_id = self.message_id();
+        let bytes = Packet {
+            message_id,
+            message: probe,
+        }
+        .encode();
+        if !self
+            .guard
+            .charge(now, from.ip(), bytes.len() * (usize::from(RETRIES) + 1))
+        {
+            self.counters.withheld += 1;
+            return;
+        }
+        self.track(now, from, message_id, bytes, Purpose::Probe);
+    }
+}

@@ -1,0 +1,830 @@
+//! The engine: this machine's registrations, published in every cloud it takes part in, and
+//! resolves merged over those clouds. Sans-IO like the rest of the crate.
+//!
+//! The driver feeds it `now`, the machine's addresses and datagrams through `handle_*`, and drains
+//! datagrams, timers and results through `poll_*`. A resolve is started with
+//! [`Engine::start_resolve`] (or [`Engine::start_trace`]) and finishes as one [`Event`] once every
+//! cloud has answered; a positive answer is reused for the freshness window. Who owns a name, and
+//! whether it may be published, is the daemon's business, not the engine's.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::net::{Ipv6Addr, SocketAddrV6};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use pnrp_shared::{PeerName, PnrpId, Protocol, Registration, ScopedAddr};
+
+use crate::cloud::ssdp::{self, SsdpMessage, SsdpScope};
+use crate::cloud::{Cloud, CloudEvent, Counters, Found, Publication};
+use crate::wire::AppEndpoint;
+
+/// Most application endpoints a CPA carries (§2.2.3.1.2).
+const MAX_CLOUD_ENDPOINTS: usize = 10;
+
+/// Which addresses a cloud listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloudScope {
+    /// `Global_`: global-scope addresses, ULA included.
+    Global,
+    /// `LinkLocal_<interface>`: that interface's fe80:: addresses.
+    LinkLocal(u32),
+}
+
+impl CloudScope {
+    /// The SSDP scope its nodes search and answer in.
+    pub fn ssdp(self) -> SsdpScope {
+        match self {
+            CloudScope::Global => SsdpScope::Global,
+            CloudScope::LinkLocal(_) => SsdpScope::LinkLocal,
+        }
+    }
+
+    /// The interface of a `LinkLocal_` cloud; 0 for `Global_`.
+    pub fn interface(self) -> u32 {
+        match self {
+            CloudScope::Global => 0,
+            CloudScope::LinkLocal(interface) => interface,
+        }
+    }
+}
+
+/// Identifies one resolve until its [`Event`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QueryId(pub u64);
+
+/// Where a [`Record`] came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// One of this machine's own registrations.
+    Local,
+    /// A publisher found in a cloud.
+    Cloud {
+        /// The cloud's name.
+        cloud: String,
+        /// The publisher's PNRP endpoint.
+        publisher: SocketAddrV6,
+    },
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Local => f.write_str("local"),
+            Source::Cloud { cloud, publisher } => write!(f, "{cloud} via {publisher}"),
+        }
+    }
+}
+
+/// One registration of a name, as a resolve found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The name.
+    pub name: PeerName,
+    /// Where it is (IPv4 v4-mapped, link-local with its scope).
+    pub addresses: Vec<ScopedAddr>,
+    /// The application port, if the publisher gave one.
+    pub port: Option<u16>,
+    /// The transport of that port.
+    pub protocol: Protocol,
+    /// The publisher's comment.
+    pub comment: Option<String>,
+    /// The publisher's extended payload.
+    pub payload: Option<Vec<u8>>,
+    /// Where the answer came from.
+    pub source: Source,
+}
+
+/// What a traced resolve found in one cloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trace {
+    /// The cloud's name.
+    pub cloud: String,
+    /// Every node asked, in order (LOOKUPs, then INQUIREs).
+    pub hops: Vec<SocketAddrV6>,
+    /// The publishers found.
+    pub publishers: Vec<SocketAddrV6>,
+}
+
+/// What the engine reports to its driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A resolve finished: its records, empty when the name is not found.
+    Resolved {
+        /// The resolve.
+        query: QueryId,
+        /// Every registration found.
+        records: Vec<Record>,
+    },
+    /// A traced resolve finished: what each cloud found and the nodes it asked.
+    Traced {
+        /// The resolve.
+        query: QueryId,
+        /// One per cloud asked.
+        traces: Vec<Trace>,
+    },
+}
+
+/// A registration and the addresses published for it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// What was registered.
+    pub registration: Registration,
+    /// The addresses published (the machine's own when the registration names none).
+    pub addresses: Vec<ScopedAddr>,
+}
+
+/// A cloud as `pnrpctl clouds` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudStatus {
+    /// `Global_` or `LinkLocal_<interface>`.
+    pub name: String,
+    /// Which addresses it listens on.
+    pub scope: CloudScope,
+    /// Where this node listens in it.
+    pub endpoints: Vec<SocketAddrV6>,
+    /// Route entries cached.
+    pub cached: usize,
+    /// The PNRP IDs this node publishes there, with their names.
+    pub published: Vec<(PnrpId, PeerName)>,
+    /// Its traffic counters.
+    pub counters: Counters,
+}
+
+/// One cached route entry, as `pnrpctl cache` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedNode {
+    /// The cloud's name.
+    pub cloud: String,
+    /// The entry's PNRP ID.
+    pub id: PnrpId,
+    /// Where it listens.
+    pub endpoints: Vec<SocketAddrV6>,
+    /// Since it last proved alive.
+    pub age: Duration,
+}
+
+#[derive(Debug)]
+struct CloudSlot {
+    name: String,
+    scope: CloudScope,
+    port: u16,
+    cloud: Cloud,
+}
+
+#[derive(Debug)]
+struct PendingResolve {
+    name: PeerName,
+    waiting: usize,
+    records: Vec<Record>,
+    traces: Option<Vec<Trace>>,
+}
+
+/// The engine's state.
+#[derive(Debug, Default)]
+pub struct Engine {
+    registrations: BTreeMap<PeerName, Registration>,
+    identities: HashMap<PeerName, SigningKey>,
+    local_addresses: Vec<ScopedAddr>,
+    events: VecDeque<Event>,
+    next_query: u64,
+    clouds: Vec<CloudSlot>,
+    resolving: HashMap<QueryId, PendingResolve>,
+    fresh: HashMap<PeerName, (Instant, Vec<Record>)>,
+    freshness: Duration,
+}
+
+impl Engine {
+    /// An engine publishing nothing, with no known addresses and no cloud.
+    pub fn new() -> Self {
+        Engine::default()
+    }
+
+    /// Sets how long a positive answer from the cloud may be reused.
+    pub fn set_freshness(&mut self, freshness: Duration) {
+        self.freshness = freshness;
+    }
+
+    /// Takes part in a cloud, listening on `port` at the addresses of `scope`.
+    pub fn add_cloud(
+        &mut self,
+        now: Instant,
+        name: String,
+        scope: CloudScope,
+        port: u16,
+        cloud: Cloud,
+    ) {
+        self.clouds.push(CloudSlot {
+            name,
+            scope,
+            port,
+            cloud,
+        });
+        let index = self.clouds.len() - 1;
+        self.update_cloud_endpoints(now, index);
+        let registrations: Vec<Registration> = self.registrations.values().cloned().collect();
+        for registration in registrations {
+            let publication = self.publication(&registration);
+            self.clouds[index].cloud.register(now, publication);
+        }
+    }
+
+    /// Tells the engine the machine's current non-loopback addresses (published for
+    /// registrations that name none, and listened on by the clouds). A change re-publishes.
+    pub fn handle_local_addresses(&mut self, now: Instant, mut addresses: Vec<ScopedAddr>) {
+        addresses.sort();
+        addresses.dedup();
+        if addresses == self.local_addresses {
+            return;
+        }
+        self.local_addresses = addresses;
+        for index in 0..self.clouds.len() {
+            self.update_cloud_endpoints(now, index);
+        }
+        let automatic: Vec<Registration> = self
+            .registrations
+            .values()
+            .filter(|registration| registration.addresses.is_empty())
+            .cloned()
+            .collect();
+        for registration in automatic {
+            self.publish(now, &registration);
+        }
+    }
+
+    fn update_cloud_endpoints(&mut self, now: Instant, index: usize) {
+        let slot = &self.clouds[index];
+        let endpoints: Vec<SocketAddrV6> = self
+            .local_addresses
+            .iter()
+            .filter(|address| address.ipv4().is_none())
+            .filter(|address| match slot.scope {
+                CloudScope::Global => !address.is_link_local(),
+                CloudScope::LinkLocal(interface) => {
+                    address.is_link_local() && address.scope_id == interface
+                }
+            })
+            .map(|address| SocketAddrV6::new(address.ip, slot.port, 0, address.scope_id))
+            .collect();
+        self.clouds[index].cloud.set_local_endpoints(now, endpoints);
+    }
+
+    fn publication(&self, registration: &Registration) -> Publication {
+        let port = registration.port.unwrap_or(0);
+        let app_endpoints = self
+            .addresses_of(registration)
+            .iter()
+            .take(MAX_CLOUD_ENDPOINTS)
+            .map(|address| AppEndpoint {
+                address: address.ip,
+                port,
+                protocol: registration.protocol.number(),
+            })
+            .collect();
+        // `Registration::checked` keeps comments within the friendly name's 78 bytes.
+        let comment = registration.comment.clone();
+        Publication {
+            name: registration.name.clone(),
+            app_endpoints,
+            comment: comment.filter(|comment| !comment.is_empty()),
+            payload: registration.payload.clone(),
+            identity: self.identities.get(&registration.name).cloned(),
+        }
+    }
+
+    fn publish(&mut self, now: Instant, registration: &Registration) {
+        let publication = self.publication(registration);
+        for slot in &mut self.clouds {
+            slot.cloud.register(now, publication.clone());
+        }
+    }
+
+    /// Publishes a name, replacing an earlier registration of it. A secured name's CPAs are
+    /// signed by `identity`, the key its authority hashes.
+    pub fn register(
+        &mut self,
+        now: Instant,
+        registration: Registration,
+        identity: Option<SigningKey>,
+    ) -> Published {
+        match identity {
+            Some(key) => self.identities.insert(registration.name.clone(), key),
+            None => self.identities.remove(&registration.name),
+        };
+        self.fresh.remove(&registration.name);
+        self.publish(now, &registration);
+        let published = self.published(&registration);
+        self.registrations
+            .insert(registration.name.clone(), registration);
+        published
+    }
+
+    /// Withdraws a name; false when this engine did not publish it.
+    pub fn unregister(&mut self, now: Instant, name: &PeerName) -> bool {
+        self.fresh.remove(name);
+        self.identities.remove(name);
+        for slot in &mut self.clouds {
+            slot.cloud.unregister(now, name);
+        }
+        self.registrations.remove(name).is_some()
+    }
+
+    /// A name this engine publishes.
+    pub fn registration(&self, name: &PeerName) -> Option<&Registration> {
+        self.registrations.get(name)
+    }
+
+    /// How many names this engine publishes.
+    pub fn registered(&self) -> usize {
+        self.registrations.len()
+    }
+
+    /// What this engine publishes, with the addresses published for each, in name order.
+    pub fn registrations(&self) -> Vec<Published> {
+        self.registrations
+            .values()
+            .map(|registration| self.published(registration))
+            .collect()
+    }
+
+    /// Starts resolving a name; the answer arrives as [`Event::Resolved`] from
+    /// [`Engine::poll_event`] once every cloud has finished (at once when there is none).
+    pub fn start_resolve(&mut self, now: Instant, name: &PeerName) -> QueryId {
+        self.resolve(now, name, false)
+    }
+
+    /// Like [`Engine::start_resolve`], bypassing the freshness window; the answer is an
+    /// [`Event::Traced`] with each cloud's hops.
+    pub fn start_trace(&mut self, now: Instant, name: &PeerName) -> QueryId {
+        self.resolve(now, name, true)
+    }
+
+    fn resolve(&mut self, now: Instant, name: &PeerName, trace: bool) -> QueryId {
+        let query = QueryId(self.next_query);
+        self.next_query += 1;
+        let records: Vec<Record> = self
+            .registrations
+            .get(name)
+            .map(|registration| self.local_record(registration))
+            .filter(|record| !record.addresses.is_empty())
+            .into_iter()
+            .collect();
+        if let Some((at, cached)) = self.fresh.get(name).filter(|_| !trace) {
+            if now.saturating_duration_since(*at) < self.freshness {
+                let mut all = records;
+                all.extend(cached.iter().cloned());
+                self.events.push_back(Event::Resolved {
+                    query,
+                    records: all,
+                });
+                return query;
+            }
+        }
+        let active: Vec<usize> = (0..self.clouds.len())
+            .filter(|&index| !self.clouds[index].cloud.local_endpoints().is_empty())
+            .collect();
+        self.resolving.insert(
+            query,
+            PendingResolve {
+                name: name.clone(),
+                waiting: active.len(),
+                records,
+                traces: trace.then(Vec::new),
+            },
+        );
+        for index in active {
+            self.clouds[index].cloud.resolve(now, name, query.0);
+        }
+        self.collect_cloud_events(now);
+        query
+    }
+
+    /// Takes the clouds' finished resolves into the engine's, and reports those complete.
+    fn collect_cloud_events(&mut self, now: Instant) {
+        for index in 0..self.clouds.len() {
+            while let Some(CloudEvent::Resolved { query, found, hops }) =
+                self.clouds[index].cloud.poll_event()
+            {
+                let own: Vec<Ipv6Addr> = self.clouds[index]
+                    .cloud
+                    .local_endpoints()
+                    .iter()
+                    .map(|endpoint| *endpoint.ip())
+                    .collect();
+                let Some(name) = self
+                    .resolving
+                    .get(&QueryId(query))
+                    .map(|pending| pending.name.clone())
+                else {
+                    continue;
+                };
+                let records: Vec<Record> = found
+                    .iter()
+                    .filter(|found| !own.contains(found.publisher.ip()))
+                    .filter_map(|found| self.cloud_record(index, &name, found))
+                    .collect();
+                let cloud = self.clouds[index].name.clone();
+                if let Some(pending) = self.resolving.get_mut(&QueryId(query)) {
+                    pending.waiting = pending.waiting.saturating_sub(1);
+                    pending.records.extend(records);
+                    if let Some(traces) = &mut pending.traces {
+                        traces.push(Trace {
+                            cloud,
+                            hops,
+                            publishers: found.iter().map(|found| found.publisher).collect(),
+                        });
+                    }
+                }
+            }
+        }
+        self.finish_ready(now);
+    }
+
+    fn cloud_record(&self, index: usize, name: &PeerName, found: &Found) -> Option<Record> {
+        let slot = &self.clouds[index];
+        let addresses: Vec<ScopedAddr> = found
+            .app_endpoints
+            .iter()
+            .map(|endpoint| {
+                let candidate = ScopedAddr {
+                    ip: endpoint.address,
+                    scope_id: 0,
+                };
+                ScopedAddr {
+                    ip: endpoint.address,
+                    scope_id: if candidate.is_link_local() {
+                        slot.scope.interface()
+                    } else {
+                        0
+                    },
+                }
+            })
+            // A link-local address means nothing outside its link.
+            .filter(|address| !address.is_link_local() || address.scope_id != 0)
+            .collect();
+        if addresses.is_empty() {
+            return None;
+        }
+        let port = found
+            .app_endpoints
+            .iter()
+            .map(|endpoint| endpoint.port)
+            .find(|port| *port != 0);
+        // One protocol per record: the first endpoint's (we publish one for all).
+        let protocol = found
+            .app_endpoints
+            .first()
+            .and_then(|endpoint| Protocol::from_number(endpoint.protocol))
+            .unwrap_or_default();
+        Some(Record {
+            name: name.clone(),
+            addresses,
+            port,
+            protocol,
+            comment: found.comment.clone(),
+            payload: found.payload.clone(),
+            source: Source::Cloud {
+                cloud: slot.name.clone(),
+                publisher: found.publisher,
+            },
+        })
+    }
+
+    fn finish_ready(&mut self, now: Instant) {
+        let done: Vec<QueryId> = self
+            .resolving
+            .iter()
+            .filter(|(_, pending)| pending.waiting == 0)
+            .map(|(query, _)| *query)
+            .collect();
+        for query in done {
+            let Some(pending) = self.resolving.remove(&query) else {
+                continue;
+            };
+            // A positive answer (ours, others' or both) is reused for the freshness window;
+            // "not found" never is.
+            if !pending.records.is_empty() && !self.freshness.is_zero() {
+                let remote: Vec<Record> = pending
+                    .records
+                    .iter()
+                    .filter(|record| record.source != Source::Local)
+                    .cloned()
+                    .collect();
+                self.fresh.insert(pending.name.clone(), (now, remote));
+            }
+            self.events.push_back(match pending.traces {
+                Some(traces) => Event::Traced { query, traces },
+                None => Event::Resolved {
+                    query,
+                    records: pending.records,
+                },
+            });
+        }
+        self.fresh
+            .retain(|_, (at, _)| now.saturating_duration_since(*at) < self.freshness);
+    }
+
+    /// The clouds, for `pnrpctl clouds`.
+    pub fn clouds(&self) -> Vec<CloudStatus> {
+        self.clouds
+            .iter()
+            .map(|slot| CloudStatus {
+                name: slot.name.clone(),
+                scope: slot.scope,
+                endpoints: slot.cloud.local_endpoints().to_vec(),
+                cached: slot.cloud.cache().len(),
+                published: slot.cloud.published(),
+                counters: slot.cloud.counters(),
+            })
+            .collect()
+    }
+
+    /// Every cloud's counters, summed.
+    pub fn counters(&self) -> Counters {
+        self.clouds
+            .iter()
+            .map(|slot| slot.cloud.counters())
+            .fold(Counters::default(), |sum, counters| sum + counters)
+    }
+
+    /// Every cloud's cached route entries, for `pnrpctl cache`.
+    pub fn cached(&self, now: Instant) -> Vec<CachedNode> {
+        self.clouds
+            .iter()
+            .flat_map(|slot| {
+                slot.cloud.cache().entries().map(|entry| CachedNode {
+                    cloud: slot.name.clone(),
+                    id: entry.id,
+                    endpoints: entry.endpoints.clone(),
+                    age: now.saturating_duration_since(entry.last_seen),
+                })
+            })
+            .collect()
+    }
+
+    /// Up to `limit` cloud nodes worth remembering for the next start: the first endpoint of
+    /// each cached entry.
+    pub fn known_nodes(&self, limit: usize) -> Vec<SocketAddrV6> {
+        self.clouds
+            .iter()
+            .flat_map(|slot| slot.cloud.cache().entries())
+            .filter_map(|entry| entry.endpoints.first().copied())
+            .take(limit)
+            .collect()
+    }
+
+    /// The cloud a datagram from `from` belongs to: the `LinkLocal_` cloud of its interface for a
+    /// link-local source, else `Global_`.
+    pub fn cloud_for(&self, from: &SocketAddrV6) -> Option<usize> {
+        let link_local = from.ip().is_unicast_link_local();
+        self.clouds.iter().position(|slot| match slot.scope {
+            CloudScope::LinkLocal(interface) => link_local && from.scope_id() == interface,
+            CloudScope::Global => !link_local,
+        })
+    }
+
+    /// Whether a `LinkLocal_` cloud exists for an interface.
+    pub fn has_link_local_cloud(&self, interface: u32) -> bool {
+        self.clouds
+            .iter()
+            .any(|slot| slot.scope == CloudScope::LinkLocal(interface))
+    }
+
+    /// An SSDP datagram arrived from `from`: the answers to send back to it.
+    pub fn handle_ssdp(&mut self, now: Instant, from: SocketAddrV6, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let Some(message) = ssdp::parse(bytes) else {
+            return Vec::new();
+        };
+        let scope = match &message {
+            SsdpMessage::Search { scope } | SsdpMessage::Response { scope, .. } => *scope,
+        };
+        let answers = self
+            .clouds
+            .iter_mut()
+            .filter(|slot| {
+                slot.scope.ssdp() == scope
+                    && (slot.scope == CloudScope::Global
+                        || from.scope_id() == slot.scope.interface())
+            })
+            .filter_map(|slot| slot.cloud.handle_ssdp(now, from, bytes.len(), &message))
+            .collect();
+        self.collect_cloud_events(now);
+        answers
+    }
+
+    /// The next SSDP search to multicast: the interface to send it on (`None`: every interface)
+    /// and the bytes.
+    pub fn poll_ssdp(&mut self) -> Option<(Option<u32>, Vec<u8>)> {
+        self.clouds.iter_mut().find_map(|slot| {
+            let interface = match slot.scope {
+                CloudScope::LinkLocal(interface) => Some(interface),
+                CloudScope::Global => None,
+            };
+            slot.cloud.poll_ssdp().map(|bytes| (interface, bytes))
+        })
+    }
+
+    /// A datagram arrived for cloud `index`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        index: usize,
+        from: SocketAddrV6,
+        bytes: &[u8],
+    ) {
+        if let Some(slot) = self.clouds.get_mut(index) {
+            slot.cloud.handle_datagram(now, from, bytes);
+        }
+        self.collect_cloud_events(now);
+    }
+
+    /// The next datagram to send: the cloud's index, the destination and the bytes.
+    pub fn poll_transmit(&mut self) -> Option<(usize, SocketAddrV6, Vec<u8>)> {
+        self.clouds
+            .iter_mut()
+            .enumerate()
+            .find_map(|(index, slot)| {
+                slot.cloud
+                    .poll_transmit()
+                    .map(|(to, bytes)| (index, to, bytes))
+            })
+    }
+
+    /// The names this engine publishes that point at an address (scope ignored unless both
+    /// have one).
+    pub fn names_at(&self, address: &ScopedAddr) -> Vec<PeerName> {
+        self.registrations
+            .values()
+            .filter(|registration| {
+                self.addresses_of(registration).iter().any(|published| {
+                    published.ip == address.ip
+                        && (published.scope_id == 0
+                            || address.scope_id == 0
+                            || published.scope_id == address.scope_id)
+                })
+            })
+            .map(|registration| registration.name.clone())
+            .collect()
+    }
+
+    /// The next thing the driver must act on.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When the engine next needs [`Engine::handle_timeout`]; `None` while it has no timers.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.clouds
+            .iter()
+            .filter_map(|slot| slot.cloud.poll_timeout())
+            .min()
+    }
+
+    /// Runs the timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for slot in &mut self.clouds {
+            if slot.cloud.poll_timeout().is_some_and(|due| due <= now) {
+                slot.cloud.handle_timeout(now);
+            }
+        }
+        self.collect_cloud_events(now);
+    }
+
+    fn addresses_of<'a>(&'a self, registration: &'a Registration) -> &'a [ScopedAddr] {
+        if registration.addresses.is_empty() {
+            &self.local_addresses
+        } else {
+            &registration.addresses
+        }
+    }
+
+    fn published(&self, registration: &Registration) -> Published {
+        Published {
+            registration: registration.clone(),
+            addresses: self.addresses_of(registration).to_vec(),
+        }
+    }
+
+    fn local_record(&self, registration: &Registration) -> Record {
+        Record {
+            name: registration.name.clone(),
+            addresses: self.addresses_of(registration).to_vec(),
+            port: registration.port,
+            protocol: registration.protocol,
+            comment: registration.comment.clone(),
+            payload: registration.payload.clone(),
+            source: Source::Local,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(text: &str, scope_id: u32) -> ScopedAddr {
+        ScopedAddr {
+            ip: text.parse().unwrap(),
+            scope_id,
+        }
+    }
+
+    fn registration(name: &str, addresses: Vec<ScopedAddr>) -> Registration {
+        Registration {
+            name: name.parse().unwrap(),
+            addresses,
+            port: None,
+            protocol: Default::default(),
+            comment: None,
+            payload: None,
+        }
+    }
+
+    fn resolve(engine: &mut Engine, name: &str) -> Vec<Record> {
+        let now = Instant::now();
+        let query = engine.start_resolve(now, &name.parse().unwrap());
+        match engine.poll_event() {
+            Some(Event::Resolved {
+                query: done,
+                records,
+            }) if done == query => records,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn resolves_registered_names_only() {
+        let now = Instant::now();
+        let mut engine = Engine::new();
+        engine.register(now, registration("0.a", vec![addr("fd00::1", 0)]), None);
+        let records = resolve(&mut engine, "0.a");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].addresses, vec![addr("fd00::1", 0)]);
+        assert_eq!(records[0].source, Source::Local);
+        assert!(resolve(&mut engine, "0.A").is_empty());
+        assert!(engine.unregister(now, &"0.a".parse().unwrap()));
+        assert!(!engine.unregister(now, &"0.a".parse().unwrap()));
+        assert!(resolve(&mut engine, "0.a").is_empty());
+        assert!(engine.poll_event().is_none());
+    }
+
+    #[test]
+    fn automatic_addresses_follow_the_machine() {
+        let now = Instant::now();
+        let mut engine = Engine::new();
+        engine.register(now, registration("0.auto", vec![]), None);
+        assert!(
+            resolve(&mut engine, "0.auto").is_empty(),
+            "no addresses known yet"
+        );
+        engine.handle_local_addresses(now, vec![addr("fe80::1", 2), addr("fd00::5", 0)]);
+        assert_eq!(
+            resolve(&mut engine, "0.auto")[0].addresses,
+            vec![addr("fd00::5", 0), addr("fe80::1", 2)]
+        );
+        engine.handle_local_addresses(now, vec![addr("fd00::6", 0)]);
+        assert_eq!(
+            resolve(&mut engine, "0.auto")[0].addresses,
+            vec![addr("fd00::6", 0)]
+        );
+        assert_eq!(engine.names_at(&addr("fd00::6", 0)).len(), 1);
+        assert!(engine.names_at(&addr("fd00::5", 0)).is_empty());
+    }
+
+    #[test]
+    fn reverse_lookup_respects_scopes() {
+        let now = Instant::now();
+        let mut engine = Engine::new();
+        engine.register(now, registration("0.ll", vec![addr("fe80::9", 3)]), None);
+        assert_eq!(engine.names_at(&addr("fe80::9", 3)).len(), 1);
+        assert_eq!(engine.names_at(&addr("fe80::9", 0)).len(), 1);
+        assert!(engine.names_at(&addr("fe80::9", 4)).is_empty());
+    }
+
+    #[test]
+    fn a_trace_is_its_own_event_and_bypasses_the_freshness_window() {
+        let now = Instant::now();
+        let mut engine = Engine::new();
+        engine.set_freshness(Duration::from_secs(10));
+        engine.register(now, registration("0.t", vec![addr("fd00::1", 0)]), None);
+        let query = engine.start_trace(now, &"0.t".parse().unwrap());
+        assert_eq!(
+            engine.poll_event(),
+            Some(Event::Traced {
+                query,
+                traces: Vec::new()
+            }),
+            "no cloud: nothing traced"
+        );
+    }
+
+    #[test]
+    fn sources_print_as_before() {
+        assert_eq!(Source::Local.to_string(), "local");
+        let cloud = Source::Cloud {
+            cloud: "Global_".into(),
+            publisher: "[fd00::3]:3540".parse().unwrap(),
+        };
+        assert_eq!(cloud.to_string(), "Global_ via [fd00::3]:3540");
+    }
+}

@@ -1,0 +1,251 @@
+//! The fuzzers' seed corpus (`fuzz/corpus/<target>/seed-*`), built from the sample messages:
+//! `cargo run -p pnrp-tests --example write_fuzz_corpus` rewrites it, and `tests/fuzz_corpus.rs`
+//! checks that the committed files are these.
+
+use std::net::Ipv4Addr;
+
+use pnrp_proto::fuzzing::TARGETS;
+use pnrp_proto::wire::{
+    AuthorityBuffer, BoundedVec, Classifier, Cpa, CpaFields, Endpoint, ExtendedData,
+    ExtendedPayload, ExtendedPayloadFields, ExtendedText, FriendlyName, MAX_AUTHORITY_BUFFER,
+};
+use pnrp_shared::{ipc, PeerName};
+
+use super::ipc::{requests, responses};
+use super::wire::{full_buffer, key, packets, revoke_cpa, sample_cpa};
+
+/// Every target's seeds: (target, seed name, bytes).
+pub fn all() -> Vec<(&'static str, String, Vec<u8>)> {
+    TARGETS
+        .iter()
+        .flat_map(|(target, _)| {
+            seeds(target)
+                .into_iter()
+                .map(move |(name, bytes)| (*target, name, bytes))
+        })
+        .collect()
+}
+
+fn wire_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut seeds: Vec<(String, Vec<u8>)> = packets()
+        .iter()
+        .enumerate()
+        .map(|(index, packet)| {
+            let kind = format!("{:?}", packet.message.message_type()).to_lowercase();
+            (format!("packet-{index:02}-{kind}"), packet.encode())
+        })
+        .collect();
+    let binary = ExtendedPayload::sign(
+        ExtendedPayloadFields {
+            not_after: u64::MAX / 2,
+            pnrp_id: sample_cpa().pnrp_id(),
+            nonce: [1; 16],
+            data: ExtendedData::Binary(BoundedVec::new(vec![0, 1, 2, 0, 255]).unwrap()),
+        },
+        &key(1),
+    );
+    let utf8 = ExtendedPayload::sign(
+        ExtendedPayloadFields {
+            not_after: u64::MAX / 2,
+            pnrp_id: sample_cpa().pnrp_id(),
+            nonce: [1; 16],
+            data: ExtendedData::Text(ExtendedText::utf8("héllo").unwrap()),
+        },
+        &key(1),
+    );
+    let buffers = [
+        AuthorityBuffer::not_found(),
+        full_buffer(0),
+        full_buffer(40),
+        AuthorityBuffer {
+            busy: true,
+            extended_payload: Some(binary),
+            classifier: Some(Classifier::new("").unwrap()),
+            cpa: Some(sample_cpa()),
+            ..AuthorityBuffer::not_found()
+        },
+        AuthorityBuffer {
+            extended_payload: Some(utf8),
+            classifier: Some(Classifier::new("My.App.café😀").unwrap()),
+            ..AuthorityBuffer::not_found()
+        },
+    ];
+    for (index, buffer) in buffers.iter().enumerate() {
+        seeds.push((format!("buffer-{index}"), buffer.encode()));
+    }
+    seeds.push((
+        "buffer-flags-only-unpadded".into(),
+        AuthorityBuffer::not_found().encode()[..6].to_vec(),
+    ));
+    seeds
+}
+
+fn cpa_seeds() -> Vec<(String, Vec<u8>)> {
+    let signer = key(1);
+    let full = full_buffer(0);
+    let with_payload = [
+        full.cpa.as_ref().unwrap().as_bytes(),
+        full.extended_payload.as_ref().unwrap().as_bytes(),
+    ]
+    .concat();
+    let name: PeerName = "0.myapp".parse().unwrap();
+    let mut minimal = CpaFields::for_name(&name, Default::default(), u64::MAX / 2, [3; 16]);
+    minimal.service_addresses = BoundedVec::new(vec![Endpoint {
+        port: 3540,
+        address: Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped(),
+    }])
+    .unwrap();
+    let mut utf16 = minimal.clone();
+    utf16.friendly_name = FriendlyName::utf16("imprimante ü");
+    vec![
+        ("secured".into(), sample_cpa().as_bytes().to_vec()),
+        ("revoke".into(), revoke_cpa().as_bytes().to_vec()),
+        ("with-extended-payload".into(), with_payload),
+        (
+            "minimal".into(),
+            Cpa::sign(minimal, &signer).as_bytes().to_vec(),
+        ),
+        (
+            "friendly-utf16".into(),
+            Cpa::sign(utf16, &signer).as_bytes().to_vec(),
+        ),
+    ]
+}
+
+/// Reassembly scripts: bounds, then `op` (+ Size as `s` with `s % 0x91E4 + 1` the size, and
+/// a fragment index).
+fn reassembly_seeds() -> Vec<(String, Vec<u8>)> {
+    fn frag(op: u8, size: usize, index: u8) -> Vec<u8> {
+        let s = (size - 1) as u16;
+        vec![op, (s >> 8) as u8, s as u8, index]
+    }
+    fn script(bounds: [u8; 2], ops: Vec<Vec<u8>>) -> Vec<u8> {
+        [bounds.to_vec(), ops.concat()].concat()
+    }
+    let max = MAX_AUTHORITY_BUFFER;
+    vec![
+        (
+            "in-order".into(),
+            script([3, 255], (0..3).map(|i| frag(0x00, 3000, i)).collect()),
+        ),
+        (
+            "interleaved-duplicates".into(),
+            script(
+                [7, 255],
+                vec![
+                    frag(0x40, 2500, 2),
+                    frag(0x90, 5000, 0),
+                    frag(0x40, 2500, 0),
+                    frag(0x40, 2500, 2),
+                    frag(0x90, 5000, 4),
+                    frag(0x90, 5000, 1),
+                    frag(0x40, 2500, 1),
+                    frag(0x90, 5000, 3),
+                    frag(0x90, 5000, 2),
+                ],
+            ),
+        ),
+        (
+            "conflicting-duplicate".into(),
+            script([3, 255], vec![frag(0x00, 3000, 0), frag(0x01, 3000, 0)]),
+        ),
+        (
+            "size-mismatch".into(),
+            script([3, 255], vec![frag(0x10, 3000, 0), frag(0x10, 4000, 1)]),
+        ),
+        (
+            "eviction".into(),
+            script(
+                [0, 255],
+                vec![
+                    frag(0x00, 3000, 0),
+                    frag(0x10, 3000, 0),
+                    frag(0x00, 3000, 1),
+                    frag(0x00, 3000, 2),
+                ],
+            ),
+        ),
+        (
+            "byte-budget".into(),
+            script([7, 8], vec![frag(0x20, 4000, 0), frag(0x30, 4000, 0)]),
+        ),
+        (
+            "too-large".into(),
+            script([7, 0], vec![frag(0x00, 2000, 0)]),
+        ),
+        (
+            "remove".into(),
+            script(
+                [3, 255],
+                vec![frag(0x00, 3000, 0), vec![0x0f], frag(0x00, 3000, 1)],
+            ),
+        ),
+        ("whole".into(), script([3, 255], vec![frag(0xc0, 100, 0)])),
+        (
+            "largest".into(),
+            script([3, 255], (0..32).map(|i| frag(0x50, max, i)).collect()),
+        ),
+    ]
+}
+
+fn ipc_seeds() -> Vec<(String, Vec<u8>)> {
+    let requests = requests();
+    let responses = responses();
+    let mut seeds = Vec::new();
+    for (index, request) in requests.iter().enumerate() {
+        seeds.push((
+            format!("request-{index}"),
+            ipc::encode_frame(request).unwrap(),
+        ));
+    }
+    for (index, response) in responses.iter().enumerate() {
+        seeds.push((
+            format!("response-{index:02}"),
+            ipc::encode_frame(response).unwrap(),
+        ));
+    }
+    seeds
+}
+
+fn hostname_seeds() -> Vec<(String, Vec<u8>)> {
+    let hex = "4c1e8f3d2b9a0716e5d4c3b2a1908f7e6d5c4b3a";
+    [
+        "0.myapp.pnrp.net".to_string(),
+        "0.my.app.pnrp.net".into(),
+        format!("{hex}.printer.pnrp.net"),
+        format!("{}.printer.pnrp.net", hex.to_uppercase()),
+        "0.MyApp.PNRP.Net.".into(),
+        "myapp.pnrp.net".into(),
+        format!("printer.p{hex}.pnrp.net"),
+        format!("lab.printer.P{hex}.pnrp.net"),
+        "0.xn--caf-dma.pnrp.net".into(),
+        "xn--caf-dma.pnrp.net".into(),
+        "0.XN--caf-dma.lab.pnrp.net".into(),
+        "0.xn--ihqwcrb4cv8a8dqg056pqjye.pnrp.net".into(),
+        "0.pnrp.net".into(),
+        "0..pnrp.net".into(),
+        "example.com".into(),
+        "0.myapp".into(),
+        format!("{hex}.printer"),
+        "0.café".into(),
+        "caf-dma".into(),
+        "egbpdaj6bu4bxfgehfvwxn".into(),
+        "e28h".into(),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(index, host)| (format!("host-{index:02}"), host.into_bytes()))
+    .collect()
+}
+
+/// The seeds of a fuzz target, by name (without the `seed-` prefix of their files).
+pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+    match target {
+        "wire_decode" => wire_seeds(),
+        "cpa" => cpa_seeds(),
+        "reassembly" => reassembly_seeds(),
+        "ipc_decode" => ipc_seeds(),
+        "hostname" => hostname_seeds(),
+        other => unreachable!("{other}"),
+    }
+}
