@@ -4,7 +4,7 @@
 # Usage: attack-hosts.sh MULTICALL LIBDIR
 #   MULTICALL  the pnrp-multicall test binary (pnrpd, pnrpctl, attacker)
 #   LIBDIR     a directory holding libnss_pnrp.so.2
-# Run it inside private mount and network namespaces (tests/tests/attack.rs does). h2 publishes
+# Run it inside private mount and network namespaces (tests/system/attack.rs does). h2 publishes
 # <authority>.bank with its identity; h5 runs the attacker: it registers the same name with its
 # own key, pushes route entries for it at itself, answers INQUIREs with impostor, replayed and
 # forged CPAs and floods forged revokes. h3 and h4 resolve again and again (no freshness window:

@@ -1,5 +1,5 @@
 /* Registers the patched PNRP dissector as a Wireshark 4.0 epan plugin (the referee of
- * pnrpd/tests/tshark.rs). build-referee.sh compiles this file together with Debian's
+ * tests/system/tshark.rs). build-referee.sh compiles this file together with Debian's
  * packet-pnrp.c, patched by pnrp-loop-check.patch and renamed to protocol "pnrpfixed" so that it
  * can load beside the built-in "pnrp" (which the test disables).
  *

@@ -6,7 +6,8 @@
 //! unknown message types…) with a [`WireError`] naming the field and byte offset. Encoding cannot
 //! fail: limits live in the types ([`BoundedVec`], clamping constructors).
 //!
-//! Layout, each module using only modules above it (no cycles):
+//! Layout, each module using only modules above it (no cycles; the files inside `cpa/` and
+//! `messages/` never use each other, only their `mod.rs`'s items):
 //! - [`error`] — [`WireError`] and its kinds.
 //! - `codec` (private) — the bounded `Reader`, the `Writer`, array fields, [`BoundedVec`].
 //! - [`types`] — FieldIDs, IPV6_ENDPOINT ([`Endpoint`]), IPV6_APP_ENDPOINT ([`AppEndpoint`]),
@@ -15,9 +16,12 @@
 //! - [`signature`] — the suite the CPA and EXTENDED_PAYLOAD share: the CPA Public Key
 //!   ([`CpaPublicKey`]), SIGNATURE ([`CpaSignature`]), Ed25519 over SHA-1, [`SignatureError`].
 //! - [`extended`] — EXTENDED_PAYLOAD ([`ExtendedPayload`]) and its §3.1.5.8 checks.
-//! - [`cpa`] — the Encoded CPA ([`Cpa`]): signing and §3.1.5.7 validation ([`CpaError`]), P2P ID
-//!   and service location hashes.
-//! - [`messages`] — the header, the eight messages, [`AuthorityBuffer`], [`Packet`].
+//! - [`cpa`] — the Encoded CPA ([`Cpa`]): signing and §3.1.5.7 validation ([`CpaError`]) in
+//!   `cpa/mod.rs`; its fields ([`CpaFields`]), P2P ID and service location hashes in
+//!   `cpa/fields.rs`.
+//! - [`messages`] — `messages/mod.rs`: the header, [`Message`], [`Packet`] and the shared field
+//!   readers; `cache.rs`: SOLICIT, ADVERTISE, REQUEST, FLOOD, ACK; `resolve.rs`: INQUIRE,
+//!   LOOKUP; `authority.rs`: AUTHORITY fragments, [`AuthorityBuffer`].
 //! - [`fragment`] — AUTHORITY reassembly with bounded memory ([`Reassembly`]).
 //!
 //! Byte order: integers are big-endian unless §2 says little-endian (inside the CPA, its public

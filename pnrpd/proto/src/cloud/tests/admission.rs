@@ -8,7 +8,7 @@ use std::time::Instant;
 use ed25519_dalek::SigningKey;
 use pnrp_shared::{P2pId, PeerName, PnrpId, ServiceLocation};
 
-use super::{at, config, drain, encode, Lan, UNIX};
+use super::{at, drain, encode, lone, Lan, UNIX};
 use crate::cloud::Cloud;
 use crate::wire::{
     filetime_from_unix, AuthorityBuffer, BoundedVec, Cpa, CpaFields, Endpoint, Flood, Message,
@@ -48,8 +48,7 @@ fn cpa(name: &PeerName, location: ServiceLocation, nonce: [u8; 16], service: Soc
 /// A lone node at `at(1)`, told of `0.other` at `at(3)` by `at(2)`; the INQUIRE it sent there.
 fn told_of_other(location: u8) -> (Cloud, Instant, PeerName, PnrpId, u32, [u8; 16]) {
     let now = Instant::now();
-    let mut cloud = Cloud::new(config(1, Vec::new(), now), now);
-    cloud.set_local_endpoints(now, vec![at(1)]);
+    let mut cloud = lone(1, now);
     let name: PeerName = "0.other".parse().unwrap();
     let id = PnrpId::new(P2pId::of(&name), ServiceLocation([location; 16]));
     cloud.handle_datagram(now, at(2), &encode(1, flood(entry(id, at(3)))));

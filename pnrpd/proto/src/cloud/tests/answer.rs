@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use pnrp_shared::PnrpId;
 
-use super::{at, config, drain, encode, single_buffer, UNIX};
+use super::{at, drain, encode, lone, single_buffer, UNIX};
 use crate::cloud::cache::CacheEntry;
 use crate::cloud::{Cloud, Publication};
 use crate::wire::{
@@ -24,8 +24,7 @@ fn id(high: u8) -> PnrpId {
 /// A node at `at(1)` caching IDs `0x20`, `0x40`, `0x60` and `0x80`, each at an address of its own.
 fn node_with_cache() -> (Cloud, Instant) {
     let now = Instant::now();
-    let mut cloud = Cloud::new(config(1, Vec::new(), now), now);
-    cloud.set_local_endpoints(now, vec![at(1)]);
+    let mut cloud = lone(1, now);
     for high in [0x20, 0x40, 0x60, 0x80] {
         cloud.cache.insert(CacheEntry {
             id: id(high),
@@ -123,8 +122,7 @@ fn a_lookup_for_one_of_our_ids_gets_our_own_entry_and_no_n() {
 #[test]
 fn an_inquire_gets_a_cpa_under_the_askers_nonce_and_the_payload() {
     let now = Instant::now();
-    let mut cloud = Cloud::new(config(1, Vec::new(), now), now);
-    cloud.set_local_endpoints(now, vec![at(1)]);
+    let mut cloud = lone(1, now);
     let ours = cloud
         .register(
             now,

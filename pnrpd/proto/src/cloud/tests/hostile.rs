@@ -12,32 +12,20 @@ use sha1::{Digest, Sha1};
 use crate::cloud::cache::MAX_PER_ADDRESS;
 use crate::cloud::guard::{AMPLIFICATION, BURST};
 use crate::cloud::ssdp::{self, SsdpScope};
-use crate::cloud::{Cloud, CloudConfig, Publication, WallClock};
+use crate::cloud::{Cloud, CloudConfig, Publication};
 use crate::wire::{
     filetime_from_unix, AuthorityBuffer, BoundedVec, Cpa, CpaFields, Endpoint, Flood, Inquire,
     Lookup, Message, Packet, Request, ResolveCriteria, ResolveReason, RouteEntry, Solicit,
     SolicitType,
 };
 
-fn at(last: u16) -> SocketAddrV6 {
+fn addr(last: u16) -> SocketAddrV6 {
     SocketAddrV6::new(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, last), 3540, 0, 0)
 }
 
+/// A node at `addr(1)` (the suite's node 0).
 fn node(now: Instant) -> Cloud {
-    let config = CloudConfig {
-        seed: 1,
-        seeds: Vec::new(),
-        key: SigningKey::from_bytes(&[7; 32]),
-        clock: WallClock {
-            at: now,
-            unix_secs: 1_800_000_000,
-        },
-        scope_id: 0,
-        discovery: None,
-    };
-    let mut cloud = Cloud::new(config, now);
-    cloud.set_local_endpoints(now, vec![at(1)]);
-    cloud
+    super::lone(0, now)
 }
 
 /// A node publishing a name with a 4 KiB payload: its INQUIRE answer is the largest there is.
@@ -150,7 +138,7 @@ fn an_unproven_source_gets_at_most_three_times_what_it_sent() {
     let (mut cloud, id) = publisher(now);
     // Each kind of request from its own forged source, many times (within the rate limit).
     for (kind, conversation) in requests(id).into_iter().enumerate() {
-        let victim = at(0x100 + kind as u16);
+        let victim = addr(0x100 + kind as u16);
         let (mut received, mut sent) = (0, 0);
         for round in 0..50u32 {
             let later = now + Duration::from_secs(u64::from(round));
@@ -191,7 +179,7 @@ fn an_unproven_source_gets_at_most_three_times_what_it_sent() {
 fn a_source_that_proves_its_address_gets_the_large_answer() {
     let now = Instant::now();
     let (mut cloud, id) = publisher(now);
-    let resolver = at(0x22);
+    let resolver = addr(0x22);
     cloud.handle_datagram(now, resolver, &encode(77, inquire_for(id)));
     let (_, datagrams) = drain_to(&mut cloud, resolver);
     // Only a probe: an INQUIRE under a message ID of the node's choosing.
@@ -203,7 +191,7 @@ fn a_source_that_proves_its_address_gets_the_large_answer() {
         let fragment = AuthorityBuffer::not_found().fragments(message_id).remove(0);
         encode(message_id, Message::Authority(fragment))
     };
-    cloud.handle_datagram(now, at(0x23), &answer(probe.message_id));
+    cloud.handle_datagram(now, addr(0x23), &answer(probe.message_id));
     assert_eq!(drain_to(&mut cloud, resolver).1.len(), 0);
     // The resolver answers the probe: the held INQUIRE is answered whole, in fragments.
     let later = now + Duration::from_millis(10);
@@ -224,7 +212,7 @@ fn a_source_that_proves_its_address_gets_the_large_answer() {
 fn a_flooding_source_is_cut_to_its_rate_before_decoding() {
     let now = Instant::now();
     let (mut cloud, id) = publisher(now);
-    let flooder = at(0x66);
+    let flooder = addr(0x66);
     let datagram = encode(5, inquire_for(PnrpId([8; 32])));
     for _ in 0..10_000 {
         cloud.handle_datagram(now, flooder, &datagram);
@@ -234,7 +222,7 @@ fn a_flooding_source_is_cut_to_its_rate_before_decoding() {
     assert_eq!(counters.received + counters.malformed, u64::from(BURST));
     assert_eq!(counters.rate_limited, 20_000 - u64::from(BURST));
     // Someone else is still heard.
-    cloud.handle_datagram(now, at(0x67), &encode(6, inquire_for(id)));
+    cloud.handle_datagram(now, addr(0x67), &encode(6, inquire_for(id)));
     assert_eq!(cloud.counters().received, counters.received + 1);
     // And the flooder again once its bucket refills.
     cloud.handle_datagram(now + Duration::from_secs(1), flooder, &datagram);
@@ -245,7 +233,7 @@ fn a_flooding_source_is_cut_to_its_rate_before_decoding() {
 fn one_address_gets_at_most_a_few_cache_entries() {
     let now = Instant::now();
     let mut cloud = node(now);
-    let poisoner = at(0x66);
+    let poisoner = addr(0x66);
     let key = SigningKey::from_bytes(&[0x66; 32]);
     // Ten names published at one address, each proving itself with a valid CPA when inquired.
     for n in 0..10u8 {
@@ -311,7 +299,7 @@ fn forged_inquires_from_many_sources_do_not_starve_an_honest_resolver() {
         cloud.handle_datagram(now, forged, &encode(u32::from(n) + 1, inquire_for(id)));
     }
     while cloud.poll_transmit().is_some() {}
-    let resolver = at(0x22);
+    let resolver = addr(0x22);
     cloud.handle_datagram(now, resolver, &encode(77, inquire_for(id)));
     let (_, datagrams) = drain_to(&mut cloud, resolver);
     assert_eq!(datagrams.len(), 1, "the honest resolver is probed too");
@@ -352,18 +340,11 @@ fn a_forged_inquire_earns_only_a_probe() {
 fn ssdp_searches_are_rate_limited_and_never_amplified() {
     let now = Instant::now();
     let config = CloudConfig {
-        seed: 2,
-        seeds: Vec::new(),
-        key: SigningKey::from_bytes(&[8; 32]),
-        clock: WallClock {
-            at: now,
-            unix_secs: 1_800_000_000,
-        },
-        scope_id: 0,
         discovery: Some(SsdpScope::Global),
+        ..super::config(0, Vec::new(), now)
     };
     let mut cloud = Cloud::new(config, now);
-    cloud.set_local_endpoints(now, vec![at(1)]);
+    cloud.set_local_endpoints(now, vec![addr(1)]);
     cloud.register(
         now,
         Publication {
@@ -379,7 +360,7 @@ fn ssdp_searches_are_rate_limited_and_never_amplified() {
     let (mut received, mut sent, mut answers) = (0, 0, 0);
     for _ in 0..1000 {
         received += search.len();
-        if let Some(answer) = cloud.handle_ssdp(now, at(0x99), search.len(), &message) {
+        if let Some(answer) = cloud.handle_ssdp(now, addr(0x99), search.len(), &message) {
             sent += answer.len();
             answers += 1;
         }

@@ -47,6 +47,13 @@ fn config(index: usize, seeds: Vec<SocketAddrV6>, now: Instant) -> CloudConfig {
     }
 }
 
+/// Node `index` alone: at `at(index)`, no seed.
+fn lone(index: usize, now: Instant) -> Cloud {
+    let mut cloud = Cloud::new(config(index, Vec::new(), now), now);
+    cloud.set_local_endpoints(now, vec![at(index)]);
+    cloud
+}
+
 /// `0.<name>` published at the node's address.
 fn publication(name: &str, index: usize) -> Publication {
     Publication {

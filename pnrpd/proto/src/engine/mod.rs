@@ -6,163 +6,28 @@
 //! [`Engine::start_resolve`] (or [`Engine::start_trace`]) and finishes as one [`Event`] once every
 //! cloud has answered; a positive answer is reused for the freshness window. Who owns a name, and
 //! whether it may be published, is the daemon's business, not the engine's.
+//!
+//! Layout: this file — the [`Engine`]; `types.rs` — what goes in and comes out of it (records,
+//! their sources, traces, events, the clouds' status); `tests.rs` — its unit tests.
+
+mod types;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::fmt;
 use std::net::{Ipv6Addr, SocketAddrV6};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use pnrp_shared::{PeerName, PnrpId, Protocol, Registration, ScopedAddr};
+use pnrp_shared::{PeerName, Protocol, Registration, ScopedAddr};
 
-use crate::cloud::ssdp::{self, SsdpMessage, SsdpScope};
+pub use self::types::{
+    CachedNode, CloudScope, CloudStatus, Event, Published, QueryId, Record, Source, Trace,
+};
+use crate::cloud::ssdp::{self, SsdpMessage};
 use crate::cloud::{Cloud, CloudEvent, Counters, Found, Publication};
 use crate::wire::AppEndpoint;
 
 /// Most application endpoints a CPA carries (§2.2.3.1.2).
 const MAX_CLOUD_ENDPOINTS: usize = 10;
-
-/// Which addresses a cloud listens on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloudScope {
-    /// `Global_`: global-scope addresses, ULA included.
-    Global,
-    /// `LinkLocal_<interface>`: that interface's fe80:: addresses.
-    LinkLocal(u32),
-}
-
-impl CloudScope {
-    /// The SSDP scope its nodes search and answer in.
-    pub fn ssdp(self) -> SsdpScope {
-        match self {
-            CloudScope::Global => SsdpScope::Global,
-            CloudScope::LinkLocal(_) => SsdpScope::LinkLocal,
-        }
-    }
-
-    /// The interface of a `LinkLocal_` cloud; 0 for `Global_`.
-    pub fn interface(self) -> u32 {
-        match self {
-            CloudScope::Global => 0,
-            CloudScope::LinkLocal(interface) => interface,
-        }
-    }
-}
-
-/// Identifies one resolve until its [`Event`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct QueryId(pub u64);
-
-/// Where a [`Record`] came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// One of this machine's own registrations.
-    Local,
-    /// A publisher found in a cloud.
-    Cloud {
-        /// The cloud's name.
-        cloud: String,
-        /// The publisher's PNRP endpoint.
-        publisher: SocketAddrV6,
-    },
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Local => f.write_str("local"),
-            Source::Cloud { cloud, publisher } => write!(f, "{cloud} via {publisher}"),
-        }
-    }
-}
-
-/// One registration of a name, as a resolve found it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    /// The name.
-    pub name: PeerName,
-    /// Where it is (IPv4 v4-mapped, link-local with its scope).
-    pub addresses: Vec<ScopedAddr>,
-    /// The application port, if the publisher gave one.
-    pub port: Option<u16>,
-    /// The transport of that port.
-    pub protocol: Protocol,
-    /// The publisher's comment.
-    pub comment: Option<String>,
-    /// The publisher's extended payload.
-    pub payload: Option<Vec<u8>>,
-    /// Where the answer came from.
-    pub source: Source,
-}
-
-/// What a traced resolve found in one cloud.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Trace {
-    /// The cloud's name.
-    pub cloud: String,
-    /// Every node asked, in order (LOOKUPs, then INQUIREs).
-    pub hops: Vec<SocketAddrV6>,
-    /// The publishers found.
-    pub publishers: Vec<SocketAddrV6>,
-}
-
-/// What the engine reports to its driver.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// A resolve finished: its records, empty when the name is not found.
-    Resolved {
-        /// The resolve.
-        query: QueryId,
-        /// Every registration found.
-        records: Vec<Record>,
-    },
-    /// A traced resolve finished: what each cloud found and the nodes it asked.
-    Traced {
-        /// The resolve.
-        query: QueryId,
-        /// One per cloud asked.
-        traces: Vec<Trace>,
-    },
-}
-
-/// A registration and the addresses published for it now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Published {
-    /// What was registered.
-    pub registration: Registration,
-    /// The addresses published (the machine's own when the registration names none).
-    pub addresses: Vec<ScopedAddr>,
-}
-
-/// A cloud as `pnrpctl clouds` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CloudStatus {
-    /// `Global_` or `LinkLocal_<interface>`.
-    pub name: String,
-    /// Which addresses it listens on.
-    pub scope: CloudScope,
-    /// Where this node listens in it.
-    pub endpoints: Vec<SocketAddrV6>,
-    /// Route entries cached.
-    pub cached: usize,
-    /// The PNRP IDs this node publishes there, with their names.
-    pub published: Vec<(PnrpId, PeerName)>,
-    /// Its traffic counters.
-    pub counters: Counters,
-}
-
-/// One cached route entry, as `pnrpctl cache` shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CachedNode {
-    /// The cloud's name.
-    pub cloud: String,
-    /// The entry's PNRP ID.
-    pub id: PnrpId,
-    /// Where it listens.
-    pub endpoints: Vec<SocketAddrV6>,
-    /// Since it last proved alive.
-    pub age: Duration,
-}
 
 #[derive(Debug)]
 struct CloudSlot {
@@ -719,112 +584,4 @@ impl Engine {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn addr(text: &str, scope_id: u32) -> ScopedAddr {
-        ScopedAddr {
-            ip: text.parse().unwrap(),
-            scope_id,
-        }
-    }
-
-    fn registration(name: &str, addresses: Vec<ScopedAddr>) -> Registration {
-        Registration {
-            name: name.parse().unwrap(),
-            addresses,
-            port: None,
-            protocol: Default::default(),
-            comment: None,
-            payload: None,
-        }
-    }
-
-    fn resolve(engine: &mut Engine, name: &str) -> Vec<Record> {
-        let now = Instant::now();
-        let query = engine.start_resolve(now, &name.parse().unwrap());
-        match engine.poll_event() {
-            Some(Event::Resolved {
-                query: done,
-                records,
-            }) if done == query => records,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    #[test]
-    fn resolves_registered_names_only() {
-        let now = Instant::now();
-        let mut engine = Engine::new();
-        engine.register(now, registration("0.a", vec![addr("fd00::1", 0)]), None);
-        let records = resolve(&mut engine, "0.a");
-        assert_eq!(records.len(), 1);
-        assert_eq!(records[0].addresses, vec![addr("fd00::1", 0)]);
-        assert_eq!(records[0].source, Source::Local);
-        assert!(resolve(&mut engine, "0.A").is_empty());
-        assert!(engine.unregister(now, &"0.a".parse().unwrap()));
-        assert!(!engine.unregister(now, &"0.a".parse().unwrap()));
-        assert!(resolve(&mut engine, "0.a").is_empty());
-        assert!(engine.poll_event().is_none());
-    }
-
-    #[test]
-    fn automatic_addresses_follow_the_machine() {
-        let now = Instant::now();
-        let mut engine = Engine::new();
-        engine.register(now, registration("0.auto", vec![]), None);
-        assert!(
-            resolve(&mut engine, "0.auto").is_empty(),
-            "no addresses known yet"
-        );
-        engine.handle_local_addresses(now, vec![addr("fe80::1", 2), addr("fd00::5", 0)]);
-        assert_eq!(
-            resolve(&mut engine, "0.auto")[0].addresses,
-            vec![addr("fd00::5", 0), addr("fe80::1", 2)]
-        );
-        engine.handle_local_addresses(now, vec![addr("fd00::6", 0)]);
-        assert_eq!(
-            resolve(&mut engine, "0.auto")[0].addresses,
-            vec![addr("fd00::6", 0)]
-        );
-        assert_eq!(engine.names_at(&addr("fd00::6", 0)).len(), 1);
-        assert!(engine.names_at(&addr("fd00::5", 0)).is_empty());
-    }
-
-    #[test]
-    fn reverse_lookup_respects_scopes() {
-        let now = Instant::now();
-        let mut engine = Engine::new();
-        engine.register(now, registration("0.ll", vec![addr("fe80::9", 3)]), None);
-        assert_eq!(engine.names_at(&addr("fe80::9", 3)).len(), 1);
-        assert_eq!(engine.names_at(&addr("fe80::9", 0)).len(), 1);
-        assert!(engine.names_at(&addr("fe80::9", 4)).is_empty());
-    }
-
-    #[test]
-    fn a_trace_is_its_own_event_and_bypasses_the_freshness_window() {
-        let now = Instant::now();
-        let mut engine = Engine::new();
-        engine.set_freshness(Duration::from_secs(10));
-        engine.register(now, registration("0.t", vec![addr("fd00::1", 0)]), None);
-        let query = engine.start_trace(now, &"0.t".parse().unwrap());
-        assert_eq!(
-            engine.poll_event(),
-            Some(Event::Traced {
-                query,
-                traces: Vec::new()
-            }),
-            "no cloud: nothing traced"
-        );
-    }
-
-    #[test]
-    fn sources_print_as_before() {
-        assert_eq!(Source::Local.to_string(), "local");
-        let cloud = Source::Cloud {
-            cloud: "Global_".into(),
-            publisher: "[fd00::3]:3540".parse().unwrap(),
-        };
-        assert_eq!(cloud.to_string(), "Global_ via [fd00::3]:3540");
-    }
-}
+mod tests;
