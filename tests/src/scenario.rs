@@ -40,7 +40,9 @@ impl Host for SimNode {
         self.cloud.handle_timeout(now);
     }
     fn poll_transmit(&mut self) -> Option<(SocketAddrV6, Vec<u8>)> {
-        self.cloud.poll_transmit()
+        self.cloud
+            .poll_transmit()
+            .map(|transmit| (transmit.to, transmit.bytes))
     }
     fn poll_timeout(&self) -> Option<Instant> {
         self.cloud.poll_timeout()

@@ -228,7 +228,7 @@ impl Network {
                 *self.reached.entry(from, || local) = local;
             }
             if let Some(cloud) = engine.cloud_for(&from) {
-                engine.handle_datagram(Instant::now(), cloud, from, &buffer[..length]);
+                engine.handle_datagram(Instant::now(), cloud, from, &buffer[..length], false);
             }
             taken += 1;
             if taken <= RECEIVE_BATCH {
@@ -256,7 +256,8 @@ impl Network {
     /// Sends what the engine queued: PNRP datagrams (each from the address its peer reached us
     /// at), SSDP searches. Failures are counted, not logged one by one.
     pub fn flush(&mut self, engine: &mut Engine) {
-        while let Some((_, to, bytes)) = engine.poll_transmit() {
+        while let Some((_, pnrp_proto::cloud::Transmit { to, bytes, .. })) = engine.poll_transmit()
+        {
             // UDP may drop; PNRP retransmits what matters.
             if crate::udp::send_from(&self.udp, &bytes, to, self.reached.get(&to).copied()).is_err()
             {

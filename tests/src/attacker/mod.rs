@@ -178,9 +178,11 @@ impl Attacker {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<(SocketAddrV6, Vec<u8>)> {
-        self.transmits
-            .pop_front()
-            .or_else(|| self.cloud.poll_transmit())
+        self.transmits.pop_front().or_else(|| {
+            self.cloud
+                .poll_transmit()
+                .map(|transmit| (transmit.to, transmit.bytes))
+        })
     }
 
     /// When it next needs [`Attacker::handle_timeout`].

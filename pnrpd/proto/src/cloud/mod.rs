@@ -127,6 +127,19 @@ pub struct Found {
     pub payload: Option<Vec<u8>>,
 }
 
+/// A datagram to send, and which of the node's two ports it leaves from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The destination.
+    pub to: SocketAddrV6,
+    /// The datagram.
+    pub bytes: Vec<u8>,
+    /// From the side port rather than the cloud's port: a source the peer never sent to, so
+    /// that only a node that can be reached unsolicited (not behind a stateful firewall) gets
+    /// it. The driver feeds what arrives on that port to [`Cloud::handle_side_datagram`].
+    pub side: bool,
+}
+
 /// What the cloud reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloudEvent {
@@ -139,6 +152,20 @@ pub enum CloudEvent {
         /// The nodes asked, in order (for traceroute).
         hops: Vec<SocketAddrV6>,
     },
+}
+
+/// Whether other nodes can reach this one unsolicited (docs/PROTOCOL.md, "Firewalls").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Reachability {
+    /// Not known yet (or nothing published here, so nobody needs to reach us).
+    #[default]
+    Unknown,
+    /// A node we had not talked to reached us: we can be handed out as a route entry.
+    Reachable,
+    /// Our registrations were announced, yet nobody we had not talked to first reached us: a
+    /// stateful firewall drops what we did not ask for. We resolve, but offer no route entry of
+    /// our own.
+    Firewalled,
 }
 
 /// Traffic counters, for tests, benchmarks and `pnrpctl clouds`.
@@ -190,13 +217,16 @@ pub struct Cloud {
     resolves: HashMap<ResolveId, Resolve>,
     next_resolve: ResolveId,
     reassembly: Reassembly,
-    transmits: VecDeque<(SocketAddrV6, Vec<u8>)>,
+    transmits: VecDeque<Transmit>,
+    /// Whether the datagram being handled came to the side port: its answers leave from there.
+    on_side: bool,
     events: VecDeque<CloudEvent>,
     next_maintenance: Instant,
     maintenance_round: u32,
     counters: Counters,
     ssdp_out: VecDeque<Vec<u8>>,
     ssdp_targets: u32,
+    reachability: Reachability,
     guard: Guard,
     deferred: Vec<Deferred>,
 }
@@ -240,12 +270,14 @@ impl Cloud {
             next_resolve: 0,
             reassembly: Reassembly::new(16, 4 * MAX_AUTHORITY_BUFFER),
             transmits: VecDeque::new(),
+            on_side: false,
             events: VecDeque::new(),
             next_maintenance: now,
             maintenance_round: 0,
             counters: Counters::default(),
             ssdp_out: VecDeque::new(),
             ssdp_targets: 0,
+            reachability: Reachability::Unknown,
             guard: Guard::default(),
             deferred: Vec::new(),
         }
@@ -277,6 +309,16 @@ impl Cloud {
         }
     }
 
+    /// Replaces the nodes to join through (seeds given as host names resolve later, and change).
+    pub fn set_seeds(&mut self, seeds: Vec<SocketAddrV6>) {
+        self.config.seeds = seeds;
+    }
+
+    /// Whether other nodes can reach this one unsolicited.
+    pub fn reachability(&self) -> Reachability {
+        self.reachability
+    }
+
     /// Where this node listens.
     pub fn local_endpoints(&self) -> &[SocketAddrV6] {
         &self.local_endpoints
@@ -301,7 +343,7 @@ impl Cloud {
     }
 
     /// The next datagram to send.
-    pub fn poll_transmit(&mut self) -> Option<(SocketAddrV6, Vec<u8>)> {
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
     }
 
@@ -325,7 +367,7 @@ impl Cloud {
     pub fn handle_timeout(&mut self, now: Instant) {
         for expired in self.requests.expire(now) {
             match expired {
-                Expired::Resend(to, bytes) => self.transmit(to, bytes),
+                Expired::Resend(transmit) => self.transmit(transmit),
                 Expired::GaveUp {
                     message_id,
                     to,
@@ -339,8 +381,20 @@ impl Cloud {
         }
     }
 
-    /// A datagram arrived from `from`.
+    /// A datagram arrived from `from` at the cloud's port.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddrV6, bytes: &[u8]) {
+        self.on_side = false;
+        self.receive(now, from, bytes);
+    }
+
+    /// A datagram arrived from `from` at the side port (see [`Transmit::side`]).
+    pub fn handle_side_datagram(&mut self, now: Instant, from: SocketAddrV6, bytes: &[u8]) {
+        self.on_side = true;
+        self.receive(now, from, bytes);
+        self.on_side = false;
+    }
+
+    fn receive(&mut self, now: Instant, from: SocketAddrV6, bytes: &[u8]) {
         // §3.1.5.2: privileged source ports are dropped.
         if from.port() <= 1024 {
             return;

@@ -171,6 +171,50 @@ impl Cloud {
         self.refresh_anchors();
     }
 
+    /// Leaves the cloud (§1.3.3.4): every registration is withdrawn, its revoke flooded to its
+    /// neighbours. [`Cloud::is_settled`] tells when they have acknowledged.
+    pub fn leave(&mut self, now: Instant) {
+        let names: Vec<PeerName> = self
+            .locals
+            .values()
+            .map(|local| local.publication.name.clone())
+            .collect();
+        for name in names {
+            self.unregister(now, &name);
+        }
+    }
+
+    /// Whether no FLOOD (a revoke, a new leaf) waits for its acknowledgement: a node that leaves
+    /// may stop once this holds, or after its retries.
+    pub fn is_settled(&self) -> bool {
+        !self
+            .requests
+            .purposes()
+            .any(|(_, _, purpose)| matches!(purpose, Purpose::Flood { .. }))
+    }
+
+    /// The estimated number of nodes in the cloud (§3.2.6.2.1.1), from the gap between the
+    /// nearest neighbours on each side of each registration (of our own random ID while we
+    /// publish nothing): `2·2^256 / gap` IDs, averaged, divided by our count of registrations.
+    /// `None` until a neighbour is known on each side.
+    pub fn estimated_size(&self) -> Option<u64> {
+        let anchors = self.cache.anchors();
+        let estimates: Vec<f64> = anchors
+            .iter()
+            .filter_map(|anchor| {
+                let (below, above) = self.cache.leaf_set(anchor);
+                let gap = above.first()?.id.wrapping_sub(&below.first()?.id);
+                let estimate = 2.0 * 2f64.powi(256) / id_as_f64(&gap);
+                (estimate.is_finite() && estimate < 2f64.powi(32)).then_some(estimate)
+            })
+            .collect();
+        if estimates.is_empty() {
+            return None;
+        }
+        let ids = estimates.iter().sum::<f64>() / estimates.len() as f64;
+        Some((ids / anchors.len() as f64).round().max(1.0) as u64)
+    }
+
     /// Re-publishes the registrations whose CPAs expire within `margin_secs`.
     pub(super) fn republish_expiring(&mut self, now: Instant, margin_secs: u64) {
         let unix = self.config.clock.unix(now);
@@ -249,4 +293,10 @@ impl Cloud {
         }
         Cpa::sign(fields, signing_key(&self.config, local))
     }
+}
+
+/// A PNRP ID (or a distance) as a float: enough precision for a size estimate.
+fn id_as_f64(id: &PnrpId) -> f64 {
+    id.0.iter()
+        .fold(0.0, |value, byte| value * 256.0 + f64::from(*byte))
 }

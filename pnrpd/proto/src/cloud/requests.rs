@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use pnrp_shared::PnrpId;
 
+use super::Transmit;
 use crate::wire::{Endpoint, RouteEntry};
 
 /// Retransmission period (§3.1.2).
@@ -81,6 +82,12 @@ pub(crate) enum Reply {
 }
 
 impl Purpose {
+    /// Whether the request leaves from the side port: the checks that a node can be reached
+    /// unsolicited before it is cached, and while it is.
+    pub fn from_side(&self) -> bool {
+        matches!(self, Purpose::Admission(_) | Purpose::Liveness { .. })
+    }
+
     /// The answer this request waits for.
     pub fn expects(&self) -> Reply {
         match self {
@@ -100,6 +107,7 @@ impl Purpose {
 struct Outstanding {
     to: SocketAddrV6,
     bytes: Vec<u8>,
+    side: bool,
     sends_left: u8,
     due: Instant,
     purpose: Purpose,
@@ -108,8 +116,8 @@ struct Outstanding {
 /// A request whose timer fired.
 #[derive(Debug)]
 pub(crate) enum Expired {
-    /// Send these bytes to `to` again.
-    Resend(SocketAddrV6, Vec<u8>),
+    /// Send this again.
+    Resend(Transmit),
     /// No answer after every retry: the request is gone from the table.
     GaveUp {
         /// Its message ID.
@@ -148,6 +156,7 @@ impl Requests {
             Outstanding {
                 to,
                 bytes,
+                side: purpose.from_side(),
                 sends_left: RETRIES,
                 due: now + RETRANSMIT,
                 purpose,
@@ -220,7 +229,11 @@ impl Requests {
             if outstanding.sends_left > 0 {
                 outstanding.sends_left -= 1;
                 outstanding.due = now + RETRANSMIT;
-                expired.push(Expired::Resend(outstanding.to, outstanding.bytes.clone()));
+                expired.push(Expired::Resend(Transmit {
+                    to: outstanding.to,
+                    bytes: outstanding.bytes.clone(),
+                    side: outstanding.side,
+                }));
             } else if let Some(outstanding) = self.entries.remove(&message_id) {
                 expired.push(Expired::GaveUp {
                     message_id,
@@ -330,8 +343,11 @@ mod tests {
             at_time += RETRANSMIT;
             assert_eq!(table.next_due(), Some(at_time));
             match table.expire(at_time).as_slice() {
-                [Expired::Resend(to, bytes)] => {
-                    assert_eq!((*to, bytes.as_slice()), (at(1), &[9][..]));
+                [Expired::Resend(transmit)] => {
+                    assert_eq!(
+                        (transmit.to, transmit.bytes.as_slice(), transmit.side),
+                        (at(1), &[9][..], false)
+                    );
                     resent += 1;
                 }
                 [Expired::GaveUp {

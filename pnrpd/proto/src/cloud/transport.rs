@@ -14,7 +14,7 @@ use pnrp_shared::PnrpId;
 use rand::RngCore;
 
 use super::requests::{Purpose, RETRIES};
-use super::Cloud;
+use super::{Cloud, Transmit};
 use crate::wire::{AuthorityBuffer, Inquire, Message, Packet};
 
 /// INQUIREs held while their unproven sender answers our probe, at most.
@@ -28,15 +28,23 @@ const MAX_PROBES: usize = 64;
 #[derive(Debug)]
 pub(super) struct Deferred {
     from: SocketAddrV6,
+    /// Whether it came to the side port (its answer leaves from there).
+    side: bool,
     message_id: u32,
     inquire: Inquire,
     expires: Instant,
 }
 
 impl Cloud {
-    pub(super) fn transmit(&mut self, to: SocketAddrV6, bytes: Vec<u8>) {
+    pub(super) fn transmit(&mut self, transmit: Transmit) {
         self.counters.sent += 1;
-        self.transmits.push_back((to, bytes));
+        self.transmits.push_back(transmit);
+    }
+
+    /// An answer to the datagram being handled: it leaves from the port that datagram reached.
+    fn transmit_answer(&mut self, to: SocketAddrV6, bytes: Vec<u8>) {
+        let side = self.on_side;
+        self.transmit(Transmit { to, bytes, side });
     }
 
     /// A fresh message ID: not zero, not in use by an outstanding request.
@@ -76,7 +84,12 @@ impl Cloud {
         bytes: Vec<u8>,
         purpose: Purpose,
     ) {
-        self.transmit(to, bytes.clone());
+        let side = purpose.from_side();
+        self.transmit(Transmit {
+            to,
+            bytes: bytes.clone(),
+            side,
+        });
         self.requests.insert(now, message_id, to, bytes, purpose);
     }
 
@@ -98,7 +111,7 @@ impl Cloud {
             self.counters.withheld += 1;
             return false;
         }
-        self.transmit(to, bytes);
+        self.transmit_answer(to, bytes);
         true
     }
 
@@ -143,7 +156,7 @@ impl Cloud {
             return false;
         }
         for bytes in datagrams {
-            self.transmit(to, bytes);
+            self.transmit_answer(to, bytes);
         }
         true
     }
@@ -157,9 +170,12 @@ impl Cloud {
             .filter(|deferred| deferred.expires > now)
             .partition(|deferred| deferred.from.ip() == from.ip());
         self.deferred = waiting;
+        let on_side = self.on_side;
         for deferred in ready {
+            self.on_side = deferred.side;
             self.on_inquire(now, deferred.from, deferred.message_id, deferred.inquire);
         }
+        self.on_side = on_side;
     }
 
     /// Holds an INQUIRE whose answer is too large for its unproven sender, and asks the sender to
@@ -185,6 +201,7 @@ impl Cloud {
             }
             self.deferred.push(Deferred {
                 from,
+                side: self.on_side,
                 message_id,
                 inquire,
                 expires: now + DEFERRED_TIMEOUT,

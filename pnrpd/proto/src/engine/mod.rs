@@ -23,7 +23,7 @@ pub use self::types::{
     CachedNode, CloudScope, CloudStatus, Event, Published, QueryId, Record, Source, Trace,
 };
 use crate::cloud::ssdp::{self, SsdpMessage};
-use crate::cloud::{Cloud, CloudEvent, Counters, Found, Publication};
+use crate::cloud::{Cloud, CloudEvent, Counters, Found, Publication, Transmit};
 use crate::wire::AppEndpoint;
 
 /// Most application endpoints a CPA carries (§2.2.3.1.2).
@@ -400,6 +400,8 @@ impl Engine {
                 cached: slot.cloud.cache().len(),
                 published: slot.cloud.published(),
                 counters: slot.cloud.counters(),
+                estimated_size: slot.cloud.estimated_size(),
+                reachability: slot.cloud.reachability(),
             })
             .collect()
     }
@@ -427,15 +429,58 @@ impl Engine {
             .collect()
     }
 
-    /// Up to `limit` cloud nodes worth remembering for the next start: the first endpoint of
-    /// each cached entry.
+    /// Up to `limit` cloud nodes worth remembering for the next start: those most recently
+    /// proven alive first (the first endpoint of each cached entry, each endpoint once).
     pub fn known_nodes(&self, limit: usize) -> Vec<SocketAddrV6> {
-        self.clouds
+        let mut entries: Vec<(Instant, SocketAddrV6)> = self
+            .clouds
             .iter()
             .flat_map(|slot| slot.cloud.cache().entries())
-            .filter_map(|entry| entry.endpoints.first().copied())
-            .take(limit)
-            .collect()
+            .filter_map(|entry| Some((entry.last_seen, *entry.endpoints.first()?)))
+            .collect();
+        entries.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut nodes: Vec<SocketAddrV6> = Vec::new();
+        for (_, endpoint) in entries {
+            if nodes.len() == limit {
+                break;
+            }
+            if !nodes.contains(&endpoint) {
+                nodes.push(endpoint);
+            }
+        }
+        nodes
+    }
+
+    /// Replaces the nodes every cloud joins through: each cloud takes those of its scope (a
+    /// link-local seed goes to its interface's `LinkLocal_` cloud).
+    pub fn set_seeds(&mut self, seeds: &[SocketAddrV6]) {
+        for slot in &mut self.clouds {
+            let mine = seeds
+                .iter()
+                .filter(|seed| match slot.scope {
+                    CloudScope::Global => !seed.ip().is_unicast_link_local(),
+                    CloudScope::LinkLocal(interface) => {
+                        seed.ip().is_unicast_link_local() && seed.scope_id() == interface
+                    }
+                })
+                .copied()
+                .collect();
+            slot.cloud.set_seeds(mine);
+        }
+    }
+
+    /// Leaves every cloud (§1.3.3.4): each registration is revoked at its neighbours there. The
+    /// registrations stay registered here (the state directory keeps them for the next start).
+    /// [`Engine::is_settled`] tells when the revokes have been acknowledged.
+    pub fn leave(&mut self, now: Instant) {
+        for slot in &mut self.clouds {
+            slot.cloud.leave(now);
+        }
+    }
+
+    /// Whether every cloud's FLOODs (revokes after [`Engine::leave`]) have been acknowledged.
+    pub fn is_settled(&self) -> bool {
+        self.clouds.iter().all(|slot| slot.cloud.is_settled())
     }
 
     /// The cloud a datagram from `from` belongs to: the `LinkLocal_` cloud of its interface for a
@@ -489,30 +534,31 @@ impl Engine {
         })
     }
 
-    /// A datagram arrived for cloud `index`.
+    /// A datagram arrived for cloud `index`, at the cloud's port or (`side`) at the side port.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
         index: usize,
         from: SocketAddrV6,
         bytes: &[u8],
+        side: bool,
     ) {
         if let Some(slot) = self.clouds.get_mut(index) {
-            slot.cloud.handle_datagram(now, from, bytes);
+            if side {
+                slot.cloud.handle_side_datagram(now, from, bytes);
+            } else {
+                slot.cloud.handle_datagram(now, from, bytes);
+            }
         }
         self.collect_cloud_events(now);
     }
 
-    /// The next datagram to send: the cloud's index, the destination and the bytes.
-    pub fn poll_transmit(&mut self) -> Option<(usize, SocketAddrV6, Vec<u8>)> {
+    /// The next datagram to send, and the index of the cloud sending it.
+    pub fn poll_transmit(&mut self) -> Option<(usize, Transmit)> {
         self.clouds
             .iter_mut()
             .enumerate()
-            .find_map(|(index, slot)| {
-                slot.cloud
-                    .poll_transmit()
-                    .map(|(to, bytes)| (index, to, bytes))
-            })
+            .find_map(|(index, slot)| slot.cloud.poll_transmit().map(|transmit| (index, transmit)))
     }
 
     /// The names this engine publishes that point at an address (scope ignored unless both

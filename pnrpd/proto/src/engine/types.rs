@@ -9,7 +9,7 @@ use std::time::Duration;
 use pnrp_shared::{PeerName, PnrpId, Protocol, Registration, ScopedAddr};
 
 use crate::cloud::ssdp::SsdpScope;
-use crate::cloud::Counters;
+use crate::cloud::{Counters, Reachability};
 
 /// Which addresses a cloud listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +138,10 @@ pub struct CloudStatus {
     pub published: Vec<(PnrpId, PeerName)>,
     /// Its traffic counters.
     pub counters: Counters,
+    /// The estimated number of nodes in it (§3.2.6.2.1.1), once neighbours are known.
+    pub estimated_size: Option<u64>,
+    /// Whether other nodes can reach this one there unsolicited.
+    pub reachability: Reachability,
 }
 
 /// One cached route entry, as `pnrpctl cache` shows it.

@@ -67,9 +67,9 @@ fn inquire_for(id: PnrpId) -> Message {
 /// Bytes and datagrams the node sent to `to`.
 fn drain_to(cloud: &mut Cloud, to: SocketAddrV6) -> (usize, Vec<Vec<u8>>) {
     let mut datagrams = Vec::new();
-    while let Some((dest, bytes)) = cloud.poll_transmit() {
-        if dest.ip() == to.ip() {
-            datagrams.push(bytes);
+    while let Some(transmit) = cloud.poll_transmit() {
+        if transmit.to.ip() == to.ip() {
+            datagrams.push(transmit.bytes);
         }
     }
     (datagrams.iter().map(Vec::len).sum(), datagrams)
@@ -249,7 +249,7 @@ fn one_address_gets_at_most_a_few_cache_entries() {
             already_flooded: BoundedVec::empty(),
         });
         cloud.handle_datagram(later, poisoner, &encode(100 + u32::from(n), flood));
-        while let Some((to, bytes)) = cloud.poll_transmit() {
+        while let Some(crate::cloud::Transmit { to, bytes, .. }) = cloud.poll_transmit() {
             let packet = Packet::decode(&bytes).unwrap();
             let Message::Inquire(inquire) = &packet.message else {
                 continue;

@@ -46,9 +46,9 @@ fn joiner() -> (Cloud, Instant, u32, [u8; 20]) {
     let now = Instant::now();
     let mut cloud = Cloud::new(config(1, vec![at(0)], now), now);
     cloud.set_local_endpoints(now, vec![at(1)]);
-    let (to, bytes) = cloud.poll_transmit().expect("a SOLICIT");
-    assert_eq!(to, at(0));
-    let packet = Packet::decode(&bytes).unwrap();
+    let transmit = cloud.poll_transmit().expect("a SOLICIT");
+    assert_eq!(transmit.to, at(0));
+    let packet = Packet::decode(&transmit.bytes).unwrap();
     let Message::Solicit(Solicit { hashed_nonce, .. }) = packet.message else {
         panic!("{packet:?}");
     };

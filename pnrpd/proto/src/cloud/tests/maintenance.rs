@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{at, Lan};
+use super::{at, side, Lan};
 use crate::cloud::MAINTENANCE;
 use crate::wire::{Message, ResolveReason};
 
@@ -20,16 +20,20 @@ fn a_neighbour_that_stops_answering_leaves_the_cache() {
     lan.run_for(MAINTENANCE + Duration::from_secs(4));
     let checks = lan.sent_since(mark, |sent| match &sent.packet.message {
         Message::Inquire(inquire)
-            if sent.from == at(1) && sent.to == at(0) && inquire.validate_id == zero =>
+            if sent.from.ip() == at(1).ip() && sent.to == at(0) && inquire.validate_id == zero =>
         {
-            Some(inquire.want_cpa)
+            Some((inquire.want_cpa, sent.from))
         }
         _ => None,
     });
     assert!(!checks.is_empty(), "node 1 checked its neighbour");
     assert!(
-        checks.iter().all(|want_cpa| !want_cpa),
+        checks.iter().all(|(want_cpa, _)| !want_cpa),
         "a liveness check asks no CPA"
+    );
+    assert!(
+        checks.iter().all(|(_, from)| *from == side(1)),
+        "and comes from the side port: {checks:?}"
     );
     assert!(!lan.caches(1, &zero), "silence removed it");
 }

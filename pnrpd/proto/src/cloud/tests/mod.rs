@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use pnrp_shared::PnrpId;
 
-use super::{Cloud, CloudConfig, CloudEvent, Found, Publication, WallClock};
+use super::{Cloud, CloudConfig, CloudEvent, Found, Publication, Transmit, WallClock};
 use crate::wire::{AppEndpoint, Message, Packet};
 
 /// Unix time of the tests' clocks.
@@ -30,6 +30,11 @@ fn at(index: usize) -> SocketAddrV6 {
         0,
         0,
     )
+}
+
+/// The side port of node `index` (see `Transmit::side`).
+fn side(index: usize) -> SocketAddrV6 {
+    SocketAddrV6::new(*at(index).ip(), 3541, 0, 0)
 }
 
 /// The configuration of node `index`: its own key and seed, joining through `seeds`.
@@ -108,22 +113,42 @@ impl Lan {
         self.deliver();
     }
 
-    /// Delivers every queued datagram, and what it causes, until the link is quiet.
+    /// Delivers every queued datagram, and what it causes, until the link is quiet. Each node
+    /// listens at `at(index)` and at its side port `side(index)`.
     fn deliver(&mut self) {
         for _ in 0..10_000 {
             let mut quiet = true;
             for index in 0..self.nodes.len() {
-                while let Some((to, bytes)) = self.nodes[index].poll_transmit() {
+                while let Some(transmit) = self.nodes[index].poll_transmit() {
                     quiet = false;
-                    let from = at(index);
-                    if let Ok(packet) = Packet::decode(&bytes) {
-                        self.sent.push(Sent { from, to, packet });
+                    let Transmit { to, bytes, .. } = &transmit;
+                    let from = if transmit.side {
+                        side(index)
+                    } else {
+                        at(index)
+                    };
+                    if let Ok(packet) = Packet::decode(bytes) {
+                        self.sent.push(Sent {
+                            from,
+                            to: *to,
+                            packet,
+                        });
                     }
-                    let Some(target) = (0..self.nodes.len()).find(|&other| at(other) == to) else {
+                    let target = (0..self.nodes.len()).find_map(|other| {
+                        (at(other) == *to)
+                            .then_some((other, false))
+                            .or((side(other) == *to).then_some((other, true)))
+                    });
+                    let Some((target, to_side)) = target else {
                         continue;
                     };
-                    if !self.down.contains(&target) {
-                        self.nodes[target].handle_datagram(self.now, from, &bytes);
+                    if self.down.contains(&target) {
+                        continue;
+                    }
+                    if to_side {
+                        self.nodes[target].handle_side_datagram(self.now, from, bytes);
+                    } else {
+                        self.nodes[target].handle_datagram(self.now, from, bytes);
                     }
                 }
             }
@@ -191,13 +216,9 @@ impl Lan {
 /// Every datagram a node queued, decoded, with where it goes.
 fn drain(cloud: &mut Cloud) -> Vec<(SocketAddrV6, Message)> {
     std::iter::from_fn(|| cloud.poll_transmit())
-        .map(|(to, bytes)| {
-            (
-                to,
-                Packet::decode(&bytes)
-                    .expect("we send what we decode")
-                    .message,
-            )
+        .map(|transmit| {
+            let packet = Packet::decode(&transmit.bytes).expect("we send what we decode");
+            (transmit.to, packet.message)
         })
         .collect()
 }
