@@ -84,7 +84,7 @@ pub(crate) enum Reply {
 impl Purpose {
     /// Whether the request leaves from the side port: the checks that a node can be reached
     /// unsolicited before it is cached, and while it is.
-    pub fn from_side(&self) -> bool {
+    pub fn leaves_from_side(&self) -> bool {
         matches!(self, Purpose::Admission(_) | Purpose::Liveness { .. })
     }
 
@@ -156,7 +156,7 @@ impl Requests {
             Outstanding {
                 to,
                 bytes,
-                side: purpose.from_side(),
+                side: purpose.leaves_from_side(),
                 sends_left: RETRIES,
                 due: now + RETRANSMIT,
                 purpose,

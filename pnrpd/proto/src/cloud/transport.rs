@@ -84,7 +84,7 @@ impl Cloud {
         bytes: Vec<u8>,
         purpose: Purpose,
     ) {
-        let side = purpose.from_side();
+        let side = purpose.leaves_from_side();
         self.transmit(Transmit {
             to,
             bytes: bytes.clone(),
