@@ -258,13 +258,14 @@ fn cpa_layout_follows_the_spec() {
     authority.reverse();
     assert_eq!(&bytes[48..68], &authority);
     assert_eq!(&bytes[68..88], &classifier_hash("printer"));
-    // The Public Key: 52 = 9 + 11 + 32 bytes, OID "1.3.101.112"; the SIGNATURE: 72 = 8 + 64.
+    // The Public Key: 61 = 9 + 20 + 32 bytes, OID "1.3.101.112" NUL-padded to the 0x14 bytes
+    // §2.2.3.1.4 fixes; the SIGNATURE: 72 = 8 + 64.
     let signature = &bytes[bytes.len() - 72..];
     assert_eq!(&signature[..8], &[72, 0, 64, 0, 0x04, 0x80, 0, 0]);
-    let public_key = &bytes[bytes.len() - 72 - 52..bytes.len() - 72];
-    assert_eq!(&public_key[..9], &[52, 0, 11, 0, 0, 0, 32, 0, 0]);
-    assert_eq!(&public_key[9..20], b"1.3.101.112");
-    assert_eq!(&public_key[20..], key.verifying_key().as_bytes());
+    let public_key = &bytes[bytes.len() - 72 - 61..bytes.len() - 72];
+    assert_eq!(&public_key[..9], &[61, 0, 0x14, 0, 0, 0, 32, 0, 0]);
+    assert_eq!(&public_key[9..29], b"1.3.101.112\0\0\0\0\0\0\0\0\0");
+    assert_eq!(&public_key[29..], key.verifying_key().as_bytes());
     assert_eq!(cpa.signed_bytes(), &bytes[..bytes.len() - 72]);
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Wireshark referee of tests/system/tshark.rs: Debian's own PNRP dissector, with the
-# loop-check bug of Wireshark 4.0 fixed (pnrp-loop-check.patch), as an epan plugin for the
+# loop-check bug of Wireshark 4.0 fixed (pnrp-loop-check.patch) and the classifier read as UTF-16LE
+# (pnrp-classifier-le.patch), as an epan plugin for the
 # installed tshark. The built-in dissector marks every PNRP packet "Malformed" after its first
 # field, so the test runs `tshark --disable-protocol pnrp` with this plugin ("pnrpfixed") instead.
 #
@@ -44,7 +45,8 @@ flock 9
 
 plugins="$cache/plugins"
 so="$plugins/${ws_version%.*}/epan/pnrpfixed.so"
-inputs=$(cat "$here/pnrp-loop-check.patch" "$here/plugin.c" "$here/build-referee.sh" | sha256sum)
+inputs=$(cat "$here/pnrp-loop-check.patch" "$here/pnrp-classifier-le.patch" "$here/plugin.c" \
+    "$here/build-referee.sh" | sha256sum)
 stamp="$version ${inputs:0:16}"
 if [[ -f $so && -f $cache/stamp && $(cat "$cache/stamp") == "$stamp" ]]; then
     echo "$plugins"
@@ -82,6 +84,8 @@ cp "$source_file" "$dissector"
 patch --batch --forward -s -d "$build" -p1 <"$here/pnrp-loop-check.patch" ||
     die "pnrp-loop-check.patch does not apply to Debian's packet-pnrp.c $version: does it still \
 have the inverted 'start_offset <= offset' check? Refresh the patch (or drop it if fixed)."
+patch --batch --forward -s -d "$build" -p1 <"$here/pnrp-classifier-le.patch" ||
+    die "pnrp-classifier-le.patch does not apply to Debian's packet-pnrp.c $version: refresh it."
 
 # A plugin cannot register a second "pnrp": rename the protocol (its field names stay pnrp.*).
 name="Peer Name Resolution Protocol"

@@ -4,8 +4,9 @@
 use std::net::Ipv4Addr;
 
 use pnrp_shared::ipc::{
-    CacheEntryInfo, CloudCounters, CloudInfo, ErrorKind, IdentityInfo, Protocol, Record,
-    Registration, RegistrationInfo, Request, Response, ScopedAddr, Source, Status, TraceInfo,
+    CacheEntryInfo, CloudCounters, CloudInfo, ErrorKind, IdentityInfo, Protocol, Reachability,
+    Record, Registration, RegistrationInfo, Request, Response, ScopedAddr, Source, Status,
+    TraceInfo,
 };
 use pnrp_shared::PeerName;
 
@@ -107,21 +108,44 @@ fn messages() -> (Vec<Request>, Vec<Response>) {
             uptime_secs: 42,
             registrations: 1,
             state_dir: "/var/lib/pnrp".into(),
+            firewalled_clouds: vec!["Global_".into(), "LinkLocal_eth0".into()],
         }),
-        Response::Clouds(vec![CloudInfo {
-            name: "Global_".into(),
-            endpoints: vec!["[fd00::1]:3540".into()],
-            cached: 3,
-            published: vec![("ab".repeat(32), name.to_string())],
-            counters: CloudCounters {
-                sent: 1,
-                received: 2,
-                malformed: 3,
-                bad_cpas: 4,
-                rate_limited: 5,
-                withheld: 6,
+        Response::Clouds(vec![
+            CloudInfo {
+                name: "Global_".into(),
+                endpoints: vec!["[fd00::1]:3540".into()],
+                cached: 3,
+                published: vec![("ab".repeat(32), name.to_string())],
+                counters: CloudCounters {
+                    sent: 1,
+                    received: 2,
+                    malformed: 3,
+                    bad_cpas: 4,
+                    rate_limited: 5,
+                    withheld: 6,
+                },
+                estimated_size: Some(1200),
+                reachability: Reachability::Reachable,
             },
-        }]),
+            CloudInfo {
+                name: "LinkLocal_eth0".into(),
+                endpoints: vec!["[fe80::1%2]:3540".into()],
+                cached: 0,
+                published: Vec::new(),
+                counters: CloudCounters::default(),
+                estimated_size: None,
+                reachability: Reachability::Firewalled,
+            },
+            CloudInfo {
+                name: "LinkLocal_wlan0".into(),
+                endpoints: Vec::new(),
+                cached: 1,
+                published: Vec::new(),
+                counters: CloudCounters::default(),
+                estimated_size: Some(2),
+                reachability: Reachability::Unknown,
+            },
+        ]),
         Response::Cache(vec![CacheEntryInfo {
             cloud: "Global_".into(),
             id: "cd".repeat(32),

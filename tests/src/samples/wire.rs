@@ -106,7 +106,7 @@ pub fn sample_cpa() -> Cpa {
     Cpa::sign(cpa_fields(&name, &key, [0x42; 16]), &key)
 }
 
-/// A revoke CPA for `0.myapp` with a UTF-16 friendly name, a multiple of 4 bytes long.
+/// A revoke CPA for `0.myapp`, a multiple of 4 bytes long.
 pub fn revoke_cpa() -> Cpa {
     let key = key(2);
     let name: PeerName = "0.myapp".parse().unwrap();
@@ -115,8 +115,7 @@ pub fn revoke_cpa() -> Cpa {
             let mut fields = cpa_fields(&name, &key, [0; 16]);
             fields.revoke = true;
             fields.app_endpoints = None;
-            // Each character adds two bytes: one of two lengths is right.
-            fields.friendly_name = FriendlyName::utf16(&format!("gone{}", "!".repeat(extra)));
+            fields.friendly_name = FriendlyName::utf8(&format!("gone{}", "!".repeat(extra)));
             Cpa::sign(fields, &key)
         })
         .find(|cpa| cpa.as_bytes().len() % 4 == 0)

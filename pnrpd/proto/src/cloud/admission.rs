@@ -113,18 +113,20 @@ impl Cloud {
             self.counters.bad_cpas += 1;
             return;
         }
-        // The route entry's addresses must be the CPA's service addresses.
-        let service: HashSet<Ipv6Addr> = cpa
+        // The route entry's endpoints (its addresses at its port) must be service addresses of
+        // the CPA (§3.1.5.6.1.2).
+        let service: HashSet<(Ipv6Addr, u16)> = cpa
             .fields()
             .service_addresses
             .iter()
-            .map(|endpoint| endpoint.address)
+            .map(|endpoint| (endpoint.address, endpoint.port))
             .collect();
+        let port = admission.entry.port;
         if !admission
             .entry
             .addresses
             .iter()
-            .all(|address| service.contains(address))
+            .all(|address| service.contains(&(*address, port)))
         {
             self.counters.bad_cpas += 1;
             return;
@@ -220,7 +222,7 @@ impl Cloud {
         // Tell the newcomer about us when it came from someone else's flood.
         let from_endpoint = Endpoint::from(SocketAddr::V6(admission.from));
         let from_is_entry = admission.entry.addresses.contains(&from_endpoint.address);
-        if !admission.already_flooded.is_empty() && !from_is_entry {
+        if !admission.already_flooded.is_empty() && !from_is_entry && !self.firewalled() {
             if let Some(own) = self
                 .nearest_local(&id)
                 .and_then(|local| self.own_route_entry(local))

@@ -103,16 +103,15 @@ impl Cloud {
                 .any(|flagged| flagged.address == *endpoint.ip() && flagged.port == endpoint.port())
         };
         let we_are_flagged = self.local_endpoints.iter().any(in_path);
-        let local_match = if we_are_flagged {
+        // A firewalled node offers no route entry of its own: nobody could reach it.
+        let local_match = if we_are_flagged || self.firewalled() {
             None
         } else {
             self.locals
                 .keys()
-                .filter(|id| {
-                    validate_not_local
-                        || closer(id, &lookup.validate_id, &target)
-                        || **id == lookup.validate_id
-                })
+                // §3.2.5.2: closer than the Validate ID (so never the asked ID itself), unless
+                // that ID is not ours.
+                .filter(|id| validate_not_local || closer(id, &lookup.validate_id, &target))
                 .min_by_key(|id| id.distance(&target))
                 .copied()
         };

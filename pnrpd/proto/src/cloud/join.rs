@@ -35,6 +35,9 @@ const MAX_SSDP_TARGETS: u32 = 5;
 pub(super) struct Conversation {
     hashed_nonce: [u8; 20],
     expires: Instant,
+    /// The joiner's PNRP ID, from its SOLICIT's route entry: the Validate ID of the FLOODs that
+    /// answer its REQUEST (zero for a joiner that publishes nothing).
+    joiner: PnrpId,
 }
 
 pub(super) fn sha1_20(bytes: &[u8]) -> [u8; 20] {
@@ -76,6 +79,7 @@ impl Cloud {
             .keys()
             .next()
             .copied()
+            .filter(|_| !self.firewalled())
             .and_then(|id| self.own_route_entry(id));
         let solicit = Solicit {
             solicit_type: Some(SolicitType::Any),
@@ -98,23 +102,33 @@ impl Cloud {
         solicit: Solicit,
     ) {
         let mut ids: Vec<PnrpId> = if room_for(&mut self.conversations, now, &from) {
+            let joiner = solicit
+                .route_entry
+                .as_ref()
+                .map_or(PnrpId([0; 32]), |entry| entry.pnrp_id);
             self.conversations.insert(
                 from,
                 Conversation {
                     hashed_nonce: solicit.hashed_nonce,
                     expires: now + CONVERSATION_TIMEOUT,
+                    joiner,
                 },
             );
-            let mut ids: Vec<PnrpId> = self
-                .cache
-                .spread(ADVERTISED)
-                .iter()
-                .map(|entry| entry.id)
-                .collect();
-            if ids.len() < ADVERTISED {
-                ids.extend(self.locals.keys().copied());
+            if solicit.solicit_type == Some(SolicitType::Local) {
+                // SOLICIT_TYPE_LOCAL (§2.2.2.1): our own registrations only.
+                self.locals.keys().copied().take(ADVERTISED).collect()
+            } else {
+                let mut ids: Vec<PnrpId> = self
+                    .cache
+                    .spread(ADVERTISED)
+                    .iter()
+                    .map(|entry| entry.id)
+                    .collect();
+                if ids.len() < ADVERTISED {
+                    ids.extend(self.locals.keys().copied());
+                }
+                ids
             }
-            ids
         } else {
             Vec::new()
         };
@@ -181,6 +195,7 @@ impl Cloud {
         if conversation.expires <= now || sha1_20(&request.nonce) != conversation.hashed_nonce {
             return;
         }
+        let joiner = conversation.joiner;
         self.conversations.remove(&from);
         self.answer_fresh(
             now,
@@ -197,9 +212,10 @@ impl Cloud {
                 self.cache.get(id).and_then(Self::cache_route_entry)
             };
             if let Some(entry) = entry {
+                // §2.2.2.4: a FLOOD providing a route entry names its destination's ID.
                 let flood = Flood {
                     no_ack: true,
-                    validate_id: PnrpId([0; 32]),
+                    validate_id: joiner,
                     revoke_cpa: None,
                     route_entry: Some(entry),
                     already_flooded: BoundedVec::empty(),

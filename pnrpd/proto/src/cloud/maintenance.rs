@@ -26,6 +26,7 @@ impl Cloud {
         if self.local_endpoints.is_empty() {
             return;
         }
+        self.self_check.review(now);
         // Alone, this joins again (see `announce`).
         self.announce(now);
         self.republish_expiring(now, REPUBLISH_BEFORE_SECS);

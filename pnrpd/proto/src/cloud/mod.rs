@@ -18,6 +18,7 @@
 //! - `answer` — answering LOOKUPs (§3.2.5.2) and INQUIREs (§3.2.5.6).
 //! - [`resolve`] — resolving (§3.1.4.4.2): a pure state machine and what runs it.
 //! - `maintenance` — the 15-second round: liveness of neighbours, re-announcing, balancing.
+//! - [`reachability`] — whether others can reach this node unsolicited (firewalls).
 //! - [`cache`] — the multi-level route cache and leaf sets (§3.2.1.1).
 //! - [`ssdp`] — the discovery messages.
 
@@ -28,6 +29,7 @@ pub mod guard;
 mod join;
 mod maintenance;
 mod publish;
+pub mod reachability;
 pub mod requests;
 pub mod resolve;
 pub mod ssdp;
@@ -50,6 +52,7 @@ use self::cache::{CacheEntry, RouteCache};
 use self::guard::Guard;
 use self::join::Conversation;
 use self::publish::Local;
+use self::reachability::{Contacts, SelfCheck};
 use self::requests::{Admission, Expired, Purpose, Reply, Requests, ResolveId};
 use self::resolve::Resolve;
 use self::ssdp::SsdpScope;
@@ -226,7 +229,11 @@ pub struct Cloud {
     counters: Counters,
     ssdp_out: VecDeque<Vec<u8>>,
     ssdp_targets: u32,
-    reachability: Reachability,
+    /// The latest `now` the node was given: when what it sends is sent.
+    now: Instant,
+    /// Where we sent from our port lately (the pinholes a firewall would hold for us).
+    contacts: Contacts,
+    self_check: SelfCheck,
     guard: Guard,
     deferred: Vec<Deferred>,
 }
@@ -277,7 +284,9 @@ impl Cloud {
             counters: Counters::default(),
             ssdp_out: VecDeque::new(),
             ssdp_targets: 0,
-            reachability: Reachability::Unknown,
+            now,
+            contacts: Contacts::default(),
+            self_check: SelfCheck::default(),
             guard: Guard::default(),
             deferred: Vec::new(),
         }
@@ -291,8 +300,10 @@ impl Cloud {
         if endpoints == self.local_endpoints {
             return;
         }
+        self.now = now;
         let joining = self.local_endpoints.is_empty();
         self.local_endpoints = endpoints;
+        self.self_check.reset();
         if self.local_endpoints.is_empty() {
             return;
         }
@@ -316,7 +327,11 @@ impl Cloud {
 
     /// Whether other nodes can reach this one unsolicited.
     pub fn reachability(&self) -> Reachability {
-        self.reachability
+        self.self_check.state()
+    }
+
+    fn firewalled(&self) -> bool {
+        self.reachability() == Reachability::Firewalled
     }
 
     /// Where this node listens.
@@ -365,6 +380,7 @@ impl Cloud {
 
     /// Runs the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
         for expired in self.requests.expire(now) {
             match expired {
                 Expired::Resend(transmit) => self.transmit(transmit),
@@ -395,6 +411,7 @@ impl Cloud {
     }
 
     fn receive(&mut self, now: Instant, from: SocketAddrV6, bytes: &[u8]) {
+        self.now = now;
         // §3.1.5.2: privileged source ports are dropped.
         if from.port() <= 1024 {
             return;
@@ -412,6 +429,17 @@ impl Cloud {
             }
         };
         self.counters.received += 1;
+        let request = matches!(
+            packet.message,
+            Message::Solicit(_)
+                | Message::Request(_)
+                | Message::Flood(_)
+                | Message::Inquire(_)
+                | Message::Lookup(_)
+        );
+        if request && !self.on_side && !self.contacts.recent(&from, now) {
+            self.self_check.unsolicited();
+        }
         let id = packet.message_id;
         match packet.message {
             Message::Solicit(solicit) => self.on_solicit(now, from, id, solicit),
@@ -455,13 +483,12 @@ impl Cloud {
         match purpose {
             Purpose::Admission(admission) => self.admission_answered(now, admission, buffer),
             Purpose::Liveness { entry } => self.liveness_answered(now, entry, from, buffer),
-            // Its arrival was the proof.
-            Purpose::Probe => {}
             Purpose::Lookup(resolve) => self.lookup_answered(now, resolve, from, buffer),
             Purpose::Inquire(resolve) => self.inquire_answered(now, resolve, from, buffer),
             Purpose::Walk(resolve) => self.walk_answered(now, resolve, buffer),
             // Never: `answer` only completes requests that wait for an AUTHORITY.
-            Purpose::Solicit { .. } | Purpose::Request | Purpose::Flood { .. } => {}
+            Purpose::Solicit { .. } | Purpose::Request | Purpose::Flood { .. } | Purpose::Probe => {
+            }
         }
     }
 

@@ -54,6 +54,7 @@ impl Cloud {
     /// Publishes a name (replacing an earlier publication of it); returns its PNRP ID, or `None`
     /// while the node has no address to publish.
     pub fn register(&mut self, now: Instant, publication: Publication) -> Option<PnrpId> {
+        self.now = now;
         let first = *self.local_endpoints.first()?;
         let prefix = service_location_prefix(first.ip());
         let not_after_unix = self.config.clock.unix(now) + CPA_LIFETIME_SECS;
@@ -125,11 +126,15 @@ impl Cloud {
             } else {
                 Announce::No
             };
+            if reached {
+                self.self_check.announced(self.now);
+            }
         }
     }
 
     /// Withdraws a name: a revoke CPA flooded to the leaf-set neighbours (§3.2.4.2).
     pub fn unregister(&mut self, now: Instant, name: &PeerName) {
+        self.now = now;
         let ids: Vec<PnrpId> = self
             .locals
             .values()

@@ -18,8 +18,10 @@ use crate::wire::{Endpoint, RouteEntry};
 
 /// Retransmission period (§3.1.2).
 pub const RETRANSMIT: Duration = Duration::from_secs(1);
-/// Sends of a request after the first (§3.1.4.3 "Retry Count 2").
-pub const RETRIES: u8 = 2;
+/// Sends of a request after the first. §3.1.4.3 and its siblings set a Retry Count of 2, and
+/// §3.1.6.3 decrements it at each expiry and resends while it is nonzero: two sends in all, the
+/// request failing 2 s after the first.
+pub const RETRIES: u8 = 1;
 
 /// Names a resolve of this node (see `resolve`).
 pub(crate) type ResolveId = u32;
@@ -60,7 +62,7 @@ pub(crate) enum Purpose {
         /// The cached entry, as it was when asked.
         entry: RouteEntry,
     },
-    /// An INQUIRE asking an unproven source to prove its address (see `transport`).
+    /// An empty FLOOD asking an unproven source to prove its address (see `transport`).
     Probe,
     /// A LOOKUP of a resolve (one step of §3.1.4.4.2).
     Lookup(ResolveId),
@@ -92,10 +94,9 @@ impl Purpose {
     pub fn expects(&self) -> Reply {
         match self {
             Purpose::Solicit { .. } => Reply::Advertise,
-            Purpose::Request | Purpose::Flood { .. } => Reply::Ack,
+            Purpose::Request | Purpose::Flood { .. } | Purpose::Probe => Reply::Ack,
             Purpose::Admission(_)
             | Purpose::Liveness { .. }
-            | Purpose::Probe
             | Purpose::Lookup(_)
             | Purpose::Inquire(_)
             | Purpose::Walk(_) => Reply::Authority,
@@ -321,7 +322,7 @@ mod tests {
                 Reply::Authority,
             ),
             (Purpose::Liveness { entry }, Reply::Authority),
-            (Purpose::Probe, Reply::Authority),
+            (Purpose::Probe, Reply::Ack),
             (Purpose::Lookup(1), Reply::Authority),
             (Purpose::Inquire(1), Reply::Authority),
             (Purpose::Walk(1), Reply::Authority),
@@ -332,7 +333,7 @@ mod tests {
     }
 
     #[test]
-    fn a_request_is_sent_three_times_then_given_up() {
+    fn a_request_is_sent_twice_then_given_up() {
         let now = Instant::now();
         let mut table = Requests::default();
         table.insert(now, 1, at(1), vec![9], Purpose::Probe);

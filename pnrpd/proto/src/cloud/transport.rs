@@ -4,8 +4,9 @@
 //!
 //! An answer to a source that has not proven it receives at its address may total at most three
 //! times what it sent us. An INQUIRE whose signed answer does not fit is held (`deferred`) while
-//! its sender is asked to prove its address: an INQUIRE of ours for a random ID, which an honest
-//! node answers at once with a small AUTHORITY echoing our message ID.
+//! its sender is asked to prove its address: a FLOOD of ours that carries nothing, which every
+//! node, even one that only resolves (§3.1.5.5), acknowledges at once with an ACK echoing our
+//! message ID.
 
 use std::net::SocketAddrV6;
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use rand::RngCore;
 
 use super::requests::{Purpose, RETRIES};
 use super::{Cloud, Transmit};
-use crate::wire::{AuthorityBuffer, Inquire, Message, Packet};
+use crate::wire::{AuthorityBuffer, BoundedVec, Flood, Inquire, Message, Packet};
 
 /// INQUIREs held while their unproven sender answers our probe, at most.
 const MAX_DEFERRED: usize = 64;
@@ -38,6 +39,9 @@ pub(super) struct Deferred {
 impl Cloud {
     pub(super) fn transmit(&mut self, transmit: Transmit) {
         self.counters.sent += 1;
+        if !transmit.side {
+            self.contacts.record(&transmit.to, self.now);
+        }
         self.transmits.push_back(transmit);
     }
 
@@ -225,14 +229,13 @@ impl Cloud {
                 self.requests.remove(oldest);
             }
         }
-        let mut validate = [0; 32];
-        self.rng.fill_bytes(&mut validate);
-        let probe = Message::Inquire(Inquire {
-            want_cpa: false,
-            want_extended_payload: false,
-            want_cert_chain: false,
-            validate_id: PnrpId(validate),
-            nonce: None,
+        // An empty FLOOD with D clear: no entry, no revoke, a zero Validate ID (§2.2.2.4).
+        let probe = Message::Flood(Flood {
+            no_ack: false,
+            validate_id: PnrpId([0; 32]),
+            revoke_cpa: None,
+            route_entry: None,
+            already_flooded: BoundedVec::empty(),
         });
         let message_id = self.message_id();
         let bytes = Packet {

@@ -16,10 +16,13 @@ use sha1::{Digest, Sha1};
 use super::codec::{len16, Reader, Writer};
 use super::error::{WireError, WireErrorKind};
 
-/// Algorithm ObjId we send: Ed25519, ASCII dotted form as the spec writes rsaEncryption's.
-pub const ED25519_OID: &[u8] = b"1.3.101.112";
+/// Algorithm ObjId we send: Ed25519 (RFC 8410), in the ASCII dotted form the spec writes
+/// rsaEncryption's, NUL-padded to the 20 bytes §2.2.3.1.4 fixes (ObjId Length MUST be 0x0014).
+pub const ED25519_OID: &[u8; OID_LEN] = b"1.3.101.112\0\0\0\0\0\0\0\0\0";
 /// The spec's rsaEncryption OID (20 ASCII bytes, hence its Length 0x0014).
-pub const RSA_OID: &[u8] = b"1.2.840.113549.1.1.1";
+pub const RSA_OID: &[u8; OID_LEN] = b"1.2.840.113549.1.1.1";
+/// Algorithm ObjId Length (§2.2.3.1.4: MUST be 0x0014).
+pub const OID_LEN: usize = 0x14;
 /// ALG_ID: CALG_SHA1, the digest that is signed.
 pub const ALG_ID_SHA1: u32 = 0x0000_8004;
 
@@ -72,7 +75,7 @@ impl CpaPublicKey {
         Sha1::digest(self.data()).into()
     }
 
-    fn oid(&self) -> &'static [u8] {
+    fn oid(&self) -> &'static [u8; OID_LEN] {
         match self {
             CpaPublicKey::Ed25519(_) => ED25519_OID,
             CpaPublicKey::Rsa1024(_) => RSA_OID,
@@ -112,6 +115,16 @@ impl CpaPublicKey {
                 },
             ));
         }
+        if usize::from(oid_length) != OID_LEN {
+            return Err(Reader::error_at(
+                at + 2,
+                WireErrorKind::BadValue {
+                    field: "CPA Public Key Algorithm ObjId Length",
+                    found: oid_length.into(),
+                    rule: "must be 0x14",
+                },
+            ));
+        }
         let oid_at = r.offset();
         let oid = r.bytes(oid_length.into(), "CPA Public Key Algorithm ObjId")?;
         let data = r.bytes(data_length.into(), "CPA Public Key Data")?;
@@ -127,7 +140,8 @@ impl CpaPublicKey {
                 WireErrorKind::BadValue {
                     field: "CPA Public Key Algorithm ObjId",
                     found: oid_length.into(),
-                    rule: "must be 1.3.101.112 (Ed25519) or 1.2.840.113549.1.1.1 (rsaEncryption)",
+                    rule: "must be 1.3.101.112 (Ed25519, NUL-padded) or 1.2.840.113549.1.1.1 \
+                           (rsaEncryption)",
                 },
             ));
         };

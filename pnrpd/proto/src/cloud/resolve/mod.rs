@@ -52,6 +52,7 @@ impl Routes for RouteCache {
 impl Cloud {
     /// Starts resolving a peer name in this cloud; the answer comes as [`CloudEvent::Resolved`].
     pub fn resolve(&mut self, now: Instant, name: &PeerName, query: u64) {
+        self.now = now;
         let mut location = [0; 16];
         location[8..].copy_from_slice(&RESOLVE_SUFFIX);
         let target = PnrpId::new(P2pId::of(name), ServiceLocation(location));

@@ -108,6 +108,14 @@ fn an_entry_enters_the_cache_only_with_a_cpa_proving_it() {
     assert!(cloud.cache().get(&id).is_none());
     assert_eq!(cloud.counters().bad_cpas, 1);
 
+    // The entry's address, but at another port: refused (ports are compared too).
+    let (mut cloud, now, name, id, message_id, nonce) = told_of_other(5);
+    let other_port = SocketAddrV6::new(*at(3).ip(), 3999, 0, 0);
+    let elsewhere = cpa(&name, id.service_location(), nonce, other_port);
+    answer(&mut cloud, now, message_id, AuthorityBuffer::answer(None, Some(elsewhere)));
+    assert!(cloud.cache().get(&id).is_none());
+    assert_eq!(cloud.counters().bad_cpas, 1);
+
     // No CPA, or NOT_FOUND: not cached, and no CPA to blame.
     let (mut cloud, now, _, id, message_id, _) = told_of_other(3);
     answer(&mut cloud, now, message_id, AuthorityBuffer::not_found());

@@ -99,7 +99,7 @@ fn a_lookup_gets_the_closest_entry_closer_than_its_validate_id() {
 }
 
 #[test]
-fn a_lookup_for_one_of_our_ids_gets_our_own_entry_and_no_n() {
+fn our_own_entry_is_offered_only_when_closer_than_the_validate_id() {
     let (mut cloud, now) = node_with_cache();
     let ours = cloud
         .register(
@@ -114,9 +114,13 @@ fn a_lookup_for_one_of_our_ids_gets_our_own_entry_and_no_n() {
         )
         .unwrap();
     drain(&mut cloud);
+    // Asked as the hop for our own ID (§3.2.5.2): never our own entry back, and no N.
     let (offered, not_found) = ask(&mut cloud, now, lookup(ours, ours, vec![]));
-    assert_eq!(offered, Some(ours));
+    assert_eq!(offered, None);
     assert!(!not_found);
+    // Asked, validated by another ID, for a target our ID is closest to: our entry.
+    let (offered, _) = ask(&mut cloud, now, lookup(ours.wrapping_add(&crate::cloud::one()), id(0x20), vec![]));
+    assert_eq!(offered, Some(ours));
 }
 
 #[test]
@@ -161,6 +165,14 @@ fn an_inquire_gets_a_cpa_under_the_askers_nonce_and_the_payload() {
         extended_payload: buffer.extended_payload.as_ref(),
     };
     assert_eq!(cpa.validate(filetime_from_unix(UNIX), &check), Ok(()));
+    // §2.2.3.1: Not After SHOULD be 12 hours to a week ahead.
+    let lifetime = cpa.fields().not_after - filetime_from_unix(UNIX);
+    let hour = 3600 * 10_000_000;
+    assert!(
+        (12 * hour..=7 * 24 * hour).contains(&lifetime),
+        "{} h",
+        lifetime / hour
+    );
     assert_eq!(
         cpa.fields()
             .friendly_name

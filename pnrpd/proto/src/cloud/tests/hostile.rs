@@ -54,6 +54,17 @@ fn encode(message_id: u32, message: Message) -> Vec<u8> {
     .encode()
 }
 
+/// The ACK of message `message_id`.
+fn ack(message_id: u32) -> Vec<u8> {
+    encode(
+        message_id ^ 0x5555,
+        Message::Ack(crate::wire::Ack {
+            acked_message_id: message_id,
+            not_found: Some(false),
+        }),
+    )
+}
+
 fn inquire_for(id: PnrpId) -> Message {
     Message::Inquire(Inquire {
         want_cpa: true,
@@ -182,15 +193,15 @@ fn a_source_that_proves_its_address_gets_the_large_answer() {
     let resolver = addr(0x22);
     cloud.handle_datagram(now, resolver, &encode(77, inquire_for(id)));
     let (_, datagrams) = drain_to(&mut cloud, resolver);
-    // Only a probe: an INQUIRE under a message ID of the node's choosing.
+    // Only a probe: an empty FLOOD, which every node, resolve-only ones too, acknowledges.
     assert_eq!(datagrams.len(), 1, "one small probe, not the answer");
     let probe = Packet::decode(&datagrams[0]).unwrap();
-    assert!(matches!(probe.message, Message::Inquire(_)), "{probe:?}");
+    assert!(
+        matches!(&probe.message, Message::Flood(flood) if !flood.no_ack && flood.route_entry.is_none() && flood.revoke_cpa.is_none()),
+        "{probe:?}"
+    );
     // A forged answer from elsewhere proves nothing.
-    let answer = |message_id| {
-        let fragment = AuthorityBuffer::not_found().fragments(message_id).remove(0);
-        encode(message_id, Message::Authority(fragment))
-    };
+    let answer = |message_id| ack(message_id);
     cloud.handle_datagram(now, addr(0x23), &answer(probe.message_id));
     assert_eq!(drain_to(&mut cloud, resolver).1.len(), 0);
     // The resolver answers the probe: the held INQUIRE is answered whole, in fragments.
@@ -304,14 +315,7 @@ fn forged_inquires_from_many_sources_do_not_starve_an_honest_resolver() {
     let (_, datagrams) = drain_to(&mut cloud, resolver);
     assert_eq!(datagrams.len(), 1, "the honest resolver is probed too");
     let probe = Packet::decode(&datagrams[0]).unwrap();
-    let fragment = AuthorityBuffer::not_found()
-        .fragments(probe.message_id)
-        .remove(0);
-    cloud.handle_datagram(
-        now,
-        resolver,
-        &encode(probe.message_id, Message::Authority(fragment)),
-    );
+    cloud.handle_datagram(now, resolver, &ack(probe.message_id));
     assert!(
         drain_to(&mut cloud, resolver).1.len() > 1,
         "answered in full"
@@ -331,7 +335,7 @@ fn a_forged_inquire_earns_only_a_probe() {
         assert_eq!(datagrams.len(), 1);
         assert!(matches!(
             Packet::decode(&datagrams[0]).unwrap().message,
-            Message::Inquire(_)
+            Message::Flood(_)
         ));
     }
 }

@@ -6,9 +6,11 @@ use std::time::Instant;
 use pnrp_shared::PnrpId;
 use sha1::{Digest, Sha1};
 
-use super::{at, config, drain, Lan};
+use super::{at, config, drain, encode, Lan};
 use crate::cloud::Cloud;
-use crate::wire::{Advertise, BoundedVec, Message, Packet, Request, Solicit};
+use crate::wire::{
+    Advertise, BoundedVec, Message, Packet, Request, RouteEntry, Solicit, SolicitType,
+};
 
 #[test]
 fn a_node_joins_through_its_seed_and_learns_what_it_advertises() {
@@ -91,7 +93,7 @@ fn only_the_seeds_advertise_with_our_nonce_is_followed() {
 #[test]
 fn a_request_needs_the_nonce_of_its_solicit() {
     let mut lan = Lan::new(1);
-    lan.register(0, "zero");
+    let zero = lan.register(0, "zero");
     let node = &mut lan.nodes[0];
     let now = lan.now;
     let request = |nonce: [u8; 16]| {
@@ -99,7 +101,7 @@ fn a_request_needs_the_nonce_of_its_solicit() {
             message_id: 5,
             message: Message::Request(Request {
                 nonce,
-                ids: BoundedVec::truncating(vec![PnrpId([5; 32])]).unwrap(),
+                ids: BoundedVec::truncating(vec![zero]).unwrap(),
             }),
         }
         .encode()
@@ -108,26 +110,68 @@ fn a_request_needs_the_nonce_of_its_solicit() {
     node.handle_datagram(now, at(4), &request([1; 16]));
     assert!(node.poll_transmit().is_none());
     // A SOLICIT hashing one nonce, a REQUEST with another: only the ADVERTISE goes.
+    let joiner = RouteEntry {
+        pnrp_id: PnrpId([0x77; 32]),
+        port: 3540,
+        addresses: BoundedVec::truncating(vec![*at(4).ip()]).unwrap(),
+    };
     let solicit = Packet {
         message_id: 4,
         message: Message::Solicit(Solicit {
             solicit_type: None,
-            route_entry: None,
+            route_entry: Some(joiner.clone()),
             hashed_nonce: Sha1::digest([1u8; 16]).into(),
         }),
     };
     node.handle_datagram(now, at(4), &solicit.encode());
     node.handle_datagram(now, at(4), &request([2; 16]));
     let answers = drain(node);
+    // (An INQUIRE checks the joiner's own route entry; nothing else but the ADVERTISE goes.)
     assert!(
-        matches!(answers.as_slice(), [(_, Message::Advertise(_))]),
+        answers
+            .iter()
+            .all(|(_, message)| matches!(message, Message::Advertise(_) | Message::Inquire(_))),
         "{answers:?}"
     );
-    // The right nonce: acknowledged.
+    // The right nonce: acknowledged, and the FLOODs that answer name the joiner's ID.
     node.handle_datagram(now, at(4), &request([1; 16]));
     let answers = drain(node);
     assert!(
         matches!(answers.first(), Some((_, Message::Ack(_)))),
         "{answers:?}"
     );
+    assert!(answers.iter().any(|(to, message)| *to == at(4)
+        && matches!(message, Message::Flood(flood) if flood.validate_id == joiner.pnrp_id)));
+}
+
+#[test]
+fn solicit_type_local_gets_only_our_own_ids() {
+    let mut lan = Lan::new(3);
+    let ids = [lan.register(0, "zero"), lan.register(1, "one"), lan.register(2, "two")];
+    lan.run_for(std::time::Duration::from_secs(2));
+    let now = lan.now;
+    let ask = |solicit_type| {
+        encode(
+            9,
+            Message::Solicit(Solicit {
+                solicit_type: Some(solicit_type),
+                route_entry: None,
+                hashed_nonce: [5; 20],
+            }),
+        )
+    };
+    let advertised = |node: &mut Cloud| -> Vec<PnrpId> {
+        drain(node)
+            .into_iter()
+            .find_map(|(_, message)| match message {
+                Message::Advertise(advertise) => Some(advertise.ids.to_vec()),
+                _ => None,
+            })
+            .expect("an ADVERTISE")
+    };
+    lan.nodes[0].handle_datagram(now, at(5), &ask(SolicitType::Local));
+    assert_eq!(advertised(&mut lan.nodes[0]), vec![ids[0]]);
+    lan.nodes[0].handle_datagram(now, at(6), &ask(SolicitType::Any));
+    let any = advertised(&mut lan.nodes[0]);
+    assert!(any.contains(&ids[1]) && any.contains(&ids[2]), "{any:?}");
 }

@@ -8,8 +8,9 @@ mod hostile;
 mod join;
 mod maintenance;
 mod publish;
+mod reachability;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv6Addr, SocketAddrV6};
 use std::time::{Duration, Instant};
 
@@ -88,6 +89,10 @@ struct Lan {
     now: Instant,
     sent: Vec<Sent>,
     down: HashSet<usize>,
+    /// Nodes behind a stateful firewall: they receive only through a pinhole.
+    firewalled: HashSet<usize>,
+    /// (node, its side port?, remote) → when the node last sent there.
+    pinholes: HashMap<(usize, bool, SocketAddrV6), Instant>,
 }
 
 impl Lan {
@@ -99,6 +104,8 @@ impl Lan {
             now,
             sent: Vec::new(),
             down: HashSet::new(),
+            firewalled: HashSet::new(),
+            pinholes: HashMap::new(),
         };
         for index in 0..count {
             lan.add(index, if index == 0 { vec![] } else { vec![at(0)] });
@@ -127,6 +134,8 @@ impl Lan {
                     } else {
                         at(index)
                     };
+                    self.pinholes
+                        .insert((index, transmit.side, transmit.to), self.now);
                     if let Ok(packet) = Packet::decode(bytes) {
                         self.sent.push(Sent {
                             from,
@@ -143,6 +152,16 @@ impl Lan {
                         continue;
                     };
                     if self.down.contains(&target) {
+                        continue;
+                    }
+                    let pinhole = self
+                        .pinholes
+                        .get(&(target, to_side, from))
+                        .is_some_and(|at| {
+                            self.now.saturating_duration_since(*at)
+                                < super::reachability::PINHOLE
+                        });
+                    if self.firewalled.contains(&target) && !pinhole {
                         continue;
                     }
                     if to_side {

@@ -143,7 +143,7 @@ pub fn split_authority_buffer(acked_message_id: u32, buffer: &[u8]) -> Vec<Autho
 }
 
 /// A classifier as AUTHORITY_BUFFER carries it: a valid peer-name classifier (≤ 149 UTF-16 units,
-/// no NUL), sent as UTF-16 code units in network byte order.
+/// no NUL), sent as UTF-16LE code units: the bytes its hash covers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Classifier(String);
 
@@ -229,8 +229,9 @@ impl AuthorityBuffer {
         }
         if let Some(classifier) = &self.classifier {
             let units: Vec<u16> = classifier.0.encode_utf16().collect();
+            // Little-endian, as its hash (docs/PROTOCOL.md, "Text encodings").
             write_array(&mut w, id::CLASSIFIER, id::WCHAR, 2, &units, |w, unit| {
-                w.u16_be(*unit)
+                w.u16_le(*unit)
             });
         }
         if let Some(payload) = &self.extended_payload {
@@ -294,7 +295,7 @@ impl AuthorityBuffer {
             let at = body.offset();
             let mut units = Vec::with_capacity(count);
             for _ in 0..count {
-                units.push(body.u16_be("Classifier")?);
+                units.push(body.u16_le("Classifier")?);
             }
             let bad = || {
                 Reader::error_at(
