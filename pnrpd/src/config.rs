@@ -18,32 +18,88 @@ pub const DEFAULT_PORT: u16 = 3540;
 /// for long.
 pub const MAX_FRESHNESS_SECS: u64 = 10;
 
-/// Parses a seed: an IPv6 address (port 3540), or `[address]:port`; link-local needs `%interface`.
-pub fn parse_seed(text: &str) -> Result<SocketAddrV6, ConfigError> {
+/// A node to join the cloud through, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seed {
+    /// An address: `fd00::1`, `[fd00::1]:3540`, `[fe80::1%eth0]:3540`.
+    Address(SocketAddrV6),
+    /// A host name, resolved by the system resolver (IPv6 results only) at start and again
+    /// from time to time: `seed.example.org`, `seed.example.org:3540`.
+    Name {
+        /// The host name, as given.
+        host: String,
+        /// The PNRP port.
+        port: u16,
+    },
+}
+
+impl std::fmt::Display for Seed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Seed::Address(address) => write!(f, "{address}"),
+            Seed::Name { host, port } => write!(f, "{host}:{port}"),
+        }
+    }
+}
+
+/// Parses a seed: an IPv6 address (`fd00::1`; link-local needs `%interface`) or `[address]:port`,
+/// or a host name (`seed.example.org`) or `name:port`. The port is 3540 when absent. A name
+/// under `pnrp.net` is refused: it would resolve through pnrpd itself.
+pub fn parse_seed(text: &str) -> Result<Seed, ConfigError> {
     let invalid = |why: &str| ConfigError::Seed {
         seed: text.into(),
         why: why.into(),
     };
-    let with_port;
-    let text_with_port = if text.starts_with('[') {
-        text
-    } else {
-        with_port = format!("[{text}]:{DEFAULT_PORT}");
-        &with_port
+    let port_of = |port: &str| -> Result<u16, ConfigError> {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| invalid("the port is not a number"))?;
+        if port <= 1024 {
+            return Err(invalid("PNRP ports are above 1024"));
+        }
+        Ok(port)
     };
-    let (host, port) = text_with_port
-        .strip_prefix('[')
-        .and_then(|rest| rest.split_once("]:"))
-        .ok_or_else(|| invalid("write it as an IPv6 address or [address]:port"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| invalid("the port is not a number"))?;
-    if port <= 1024 {
-        return Err(invalid("PNRP ports are above 1024"));
+    // `[address]:port` or `[address]`.
+    if let Some(rest) = text.strip_prefix('[') {
+        let (host, port) = match rest.split_once(']') {
+            Some((host, "")) => (host, DEFAULT_PORT),
+            Some((host, after)) => match after.strip_prefix(':') {
+                Some(port) => (host, port_of(port)?),
+                None => return Err(invalid("write it as [address]:port")),
+            },
+            None => return Err(invalid("a [ without its ]")),
+        };
+        return Ok(Seed::Address(parse_address(host, port, &invalid)?));
     }
-    let (ip, scope) = match host.split_once('%') {
+    // An address alone: it has two colons at least (a name has at most one, before its port).
+    if text.matches(':').count() >= 2 {
+        return Ok(Seed::Address(parse_address(text, DEFAULT_PORT, &invalid)?));
+    }
+    let (host, port) = match text.split_once(':') {
+        Some((host, port)) => (host, port_of(port)?),
+        None => (text, DEFAULT_PORT),
+    };
+    if host.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Err(invalid(
+            "PNRP runs over IPv6: give an IPv6 address or a host name",
+        ));
+    }
+    check_host_name(host).map_err(|why| invalid(&why))?;
+    Ok(Seed::Name {
+        host: host.into(),
+        port,
+    })
+}
+
+/// `address` or `address%interface` (the interface by name or index) at `port`.
+fn parse_address(
+    text: &str,
+    port: u16,
+    invalid: &dyn Fn(&str) -> ConfigError,
+) -> Result<SocketAddrV6, ConfigError> {
+    let (ip, scope) = match text.split_once('%') {
         Some((ip, scope)) => (ip, Some(scope)),
-        None => (host, None),
+        None => (text, None),
     };
     let ip: std::net::Ipv6Addr = ip.parse().map_err(|_| invalid("not an IPv6 address"))?;
     let scope_id = match scope {
@@ -57,9 +113,55 @@ pub fn parse_seed(text: &str) -> Result<SocketAddrV6, ConfigError> {
     Ok(SocketAddrV6::new(ip, port, 0, scope_id))
 }
 
+/// Whether `host` is a DNS host name the system resolver can be asked about (RFC 1123 labels;
+/// `_` allowed, as resolvers do), and not one under `pnrp.net`, which pnrpd itself answers.
+fn check_host_name(host: &str) -> Result<(), String> {
+    let bare = host.strip_suffix('.').unwrap_or(host);
+    if bare.is_empty() {
+        return Err("write it as an IPv6 address, [address]:port, a host name or name:port".into());
+    }
+    if bare.eq_ignore_ascii_case(pnrp_shared::hostname::PNRP_DOMAIN)
+        || pnrp_shared::hostname::is_pnrp_host(host.as_bytes())
+    {
+        return Err(format!(
+            "a seed cannot be a name under {}: those names resolve through pnrpd itself; give \
+             the seed's IPv6 address or its DNS name",
+            pnrp_shared::hostname::PNRP_DOMAIN
+        ));
+    }
+    if !bare.is_ascii() {
+        return Err("write an internationalized name in its xn-- form".into());
+    }
+    if bare.len() > 253 {
+        return Err("a host name is at most 253 characters".into());
+    }
+    for label in bare.split('.') {
+        let well_formed = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+        if !well_formed {
+            return Err(format!(
+                "{label:?} is not a host name label (letters, digits and -, at most 63)"
+            ));
+        }
+    }
+    if bare
+        .rsplit('.')
+        .next()
+        .is_some_and(|top| top.bytes().all(|byte| byte.is_ascii_digit()))
+    {
+        return Err("not an IPv6 address nor a host name".into());
+    }
+    Ok(())
+}
+
 impl Config {
-    /// The seeds, parsed; the freshness window checked.
-    pub fn cloud_seeds(&self) -> Result<Vec<SocketAddrV6>, ConfigError> {
+    /// The seeds, parsed (host names are not resolved here); the freshness window checked.
+    pub fn cloud_seeds(&self) -> Result<Vec<Seed>, ConfigError> {
         if self.freshness_secs > MAX_FRESHNESS_SECS {
             return Err(ConfigError::Seed {
                 seed: format!("freshness_secs = {}", self.freshness_secs),
@@ -115,7 +217,8 @@ pub struct Config {
     pub discovery: bool,
     /// UDP port of the cloud.
     pub port: u16,
-    /// Nodes to join the cloud through: `fd00::1`, `[fd00::1]:3540`. None by default.
+    /// Nodes to join the cloud through: `fd00::1`, `[fd00::1]:3540`, `seed.example.org`,
+    /// `seed.example.org:3540` (host names resolved by the system resolver). None by default.
     pub seeds: Vec<String>,
     /// Seconds a positive answer from the cloud may be reused (at most 10).
     pub freshness_secs: u64,
@@ -186,17 +289,123 @@ mod tests {
         assert!(Config::parse("socket = 3", Path::new("x")).is_err());
     }
 
+    fn address(text: &str) -> String {
+        match parse_seed(text) {
+            Ok(Seed::Address(address)) => address.to_string(),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    fn name(text: &str) -> (String, u16) {
+        match parse_seed(text) {
+            Ok(Seed::Name { host, port }) => (host, port),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    fn refusal(text: &str) -> String {
+        match parse_seed(text) {
+            Err(error) => error.to_string(),
+            Ok(seed) => panic!("{text} was accepted as {seed:?}"),
+        }
+    }
+
     #[test]
     fn seeds() {
-        assert_eq!(parse_seed("fd00::1").unwrap().to_string(), "[fd00::1]:3540");
-        assert_eq!(parse_seed("[fd00::1]:4000").unwrap().port(), 4000);
-        assert_eq!(parse_seed("[fe80::1%1]:4000").unwrap().scope_id(), 1);
-        assert!(parse_seed("10.0.0.1").is_err());
-        assert!(parse_seed("[fd00::1]:80").is_err());
-        let config = Config::parse("seeds = [\"nope\"]", Path::new("x")).unwrap();
+        assert_eq!(address("fd00::1"), "[fd00::1]:3540");
+        assert_eq!(address("[fd00::1]:4000"), "[fd00::1]:4000");
+        assert_eq!(address("[fd00::1]"), "[fd00::1]:3540");
+        assert_eq!(address("[fe80::1%1]:4000"), "[fe80::1%1]:4000");
+        assert_eq!(address("fe80::1%lo"), "[fe80::1%1]:3540");
+        assert_eq!(address("::ffff:192.0.2.1"), "[::ffff:192.0.2.1]:3540");
+        for (text, why) in [
+            ("10.0.0.1", "IPv6"),
+            ("10.0.0.1:3540", "IPv6"),
+            ("[fd00::1]:80", "above 1024"),
+            ("[fd00::1]:x", "not a number"),
+            ("[fd00::1]3540", "[address]:port"),
+            ("[fd00::1", "without its ]"),
+            ("[seed.example.org]:3540", "not an IPv6 address"),
+            ("fd00::zz", "not an IPv6 address"),
+            ("fe80::1%no-such-interface0", "no such interface"),
+            ("", "host name"),
+            (":3540", "host name"),
+            ("seed.example.org:80", "above 1024"),
+            ("seed.example.org:", "not a number"),
+            ("seed..example.org", "label"),
+            ("-seed.example.org", "label"),
+            ("seed example.org", "label"),
+            ("séed.example.org", "xn--"),
+            ("1.2.3", "nor a host name"),
+        ] {
+            let message = refusal(text);
+            assert!(message.contains(why), "{text}: {message}");
+        }
+        let config = Config::parse("seeds = [\"no pe\"]", Path::new("x")).unwrap();
         assert!(config.cloud_seeds().is_err());
         let config = Config::parse("freshness_secs = 60", Path::new("x")).unwrap();
         assert!(config.cloud_seeds().is_err());
+    }
+
+    #[test]
+    fn seeds_may_be_host_names() {
+        assert_eq!(name("seed.example.org"), ("seed.example.org".into(), 3540));
+        assert_eq!(
+            name("seed.example.org:4000"),
+            ("seed.example.org".into(), 4000)
+        );
+        assert_eq!(
+            name("Seed.Example.ORG."),
+            ("Seed.Example.ORG.".into(), 3540)
+        );
+        assert_eq!(name("seedhost"), ("seedhost".into(), 3540));
+        assert_eq!(
+            name("_pnrp.xn--caf-dma.example"),
+            ("_pnrp.xn--caf-dma.example".into(), 3540)
+        );
+        let config = Config::parse(
+            "seeds = [\"seed.example.org\", \"seed.example.org:3541\", \"[fd00::1]:3540\", \"fd00::2\"]",
+            Path::new("x"),
+        )
+        .unwrap();
+        let seeds: Vec<String> = config
+            .cloud_seeds()
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            seeds,
+            [
+                "seed.example.org:3540",
+                "seed.example.org:3541",
+                "[fd00::1]:3540",
+                "[fd00::2]:3540"
+            ]
+        );
+    }
+
+    #[test]
+    fn seeds_under_pnrp_net_are_refused() {
+        for text in [
+            "0.seed.pnrp.net",
+            "seed.pnrp.net",
+            "SEED.PNRP.NET",
+            "seed.Pnrp.Net.",
+            "seed.pnrp.net:3540",
+            "pnrp.net",
+            "PNRP.NET.",
+        ] {
+            let message = refusal(text);
+            assert!(message.contains("pnrp.net"), "{text}: {message}");
+            assert!(
+                message.contains("through pnrpd itself"),
+                "{text}: {message}"
+            );
+        }
+        // Only the domain itself and names under it.
+        assert_eq!(name("notpnrp.net").0, "notpnrp.net");
+        assert_eq!(name("pnrp.network").0, "pnrp.network");
     }
 
     #[test]

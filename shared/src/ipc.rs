@@ -137,6 +137,24 @@ pub struct CloudInfo {
     pub published: Vec<(String, String)>,
     /// What passed through it.
     pub counters: CloudCounters,
+    /// How many nodes the cloud holds, estimated from the distance to this node's nearest
+    /// neighbours; `None` until a neighbour is known on each side.
+    pub estimated_size: Option<u64>,
+    /// Whether other nodes can reach this one there unsolicited.
+    pub reachability: Reachability,
+}
+
+/// Whether other nodes of a cloud can reach this node unsolicited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reachability {
+    /// Not known yet.
+    #[default]
+    Unknown,
+    /// Nodes this one had not talked to reached it: it serves as a route for others.
+    Reachable,
+    /// Nobody this node had not talked to first reached it (a stateful firewall drops what it
+    /// did not ask for): it resolves, but its names are published on its links only.
+    Firewalled,
 }
 
 /// A cloud's traffic counters since the daemon started.
@@ -244,6 +262,8 @@ pub struct Status {
     pub registrations: u32,
     /// Where its registrations persist.
     pub state_dir: String,
+    /// The clouds in which no other node can reach this one unsolicited.
+    pub firewalled_clouds: Vec<String>,
 }
 
 /// Kinds of failure a daemon reports.

@@ -1,12 +1,16 @@
 //! The daemon and pnrpctl over the Unix socket: registrations, persistence, exit codes, shutdown,
-//! readiness and malformed input.
+//! readiness and malformed input; seeds in the configuration; what pnrpctl prints of the
+//! clouds' size and reachability (against a fake daemon: these tests run no cloud).
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::process::Command;
 use std::time::Duration;
 
-use pnrp_shared::ipc::{self, ErrorKind, Request, Response, HEADER_LEN};
+use pnrp_shared::ipc::{
+    self, CloudCounters, CloudInfo, ErrorKind, Reachability, Request, Response, Status, HEADER_LEN,
+};
+use pnrp_tests::fake_daemon::{FakeDaemon, Reply};
 use pnrp_tests::harness::{describe, multicall, run_with_timeout, Daemon, Sandbox, TempDir};
 
 #[test]
@@ -578,4 +582,186 @@ fn secured_names_need_their_identity() {
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not an Ed25519 private key"));
     // Other users cannot see or use it: the service's unit tests, and system/users.rs.
+}
+
+#[test]
+fn seeds_may_be_host_names_but_never_under_pnrp_net() {
+    let mut command = Command::new(multicall());
+    command.args([
+        "pnrpd",
+        "--check-config",
+        "--config",
+        "/dev/null",
+        "--seed",
+        "seed.example.org",
+        "--seed",
+        "seed.example.org:3541",
+        "--seed",
+        "[fd00::1]:3540",
+        "--seed",
+        "fd00::2",
+    ]);
+    let out = run_with_timeout(command);
+    assert!(out.status.success(), "{}", describe(&out));
+    // As given: nothing is resolved by a check.
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(
+            "seeds = [\"seed.example.org\", \"seed.example.org:3541\", \"[fd00::1]:3540\", \
+             \"fd00::2\"]"
+        ),
+        "{}",
+        describe(&out)
+    );
+
+    let dir = TempDir::new("config");
+    let config = dir.path().join("pnrpd.toml");
+    std::fs::write(&config, "seeds = [\"fd00::1\", \"seed.PNRP.net.\"]\n").unwrap();
+    let mut command = Command::new(multicall());
+    command
+        .args(["pnrpd", "--check-config", "--config"])
+        .arg(&config);
+    let out = run_with_timeout(command);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("seed \"seed.PNRP.net.\"")
+            && stderr.contains("under pnrp.net")
+            && stderr.contains("through pnrpd itself"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn status_without_a_cloud_names_no_firewalled_cloud() {
+    let sandbox = Sandbox::standard();
+    let _daemon = sandbox.start_daemon();
+    let status = sandbox.ctl_ok(&["status"]);
+    assert!(!status.contains("firewall"), "{status}");
+    let json = sandbox.ctl_ok(&["status", "--json"]);
+    assert!(
+        json.starts_with("{\"firewalled_clouds\":[],\"registrations\":0,"),
+        "{json}"
+    );
+    assert_eq!(sandbox.ctl_ok(&["clouds", "--json"]), "[]\n");
+}
+
+/// `pnrpctl ARGS` against a fake daemon.
+fn ctl_against(daemon: &FakeDaemon, args: &[&str]) -> String {
+    let mut command = Command::new(multicall());
+    command
+        .arg("pnrpctl")
+        .arg("--socket")
+        .arg(&daemon.path)
+        .args(args);
+    let out = run_with_timeout(command);
+    assert!(out.status.success(), "{args:?}: {}", describe(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn clouds_and_status_show_size_and_reachability() {
+    let counters = CloudCounters {
+        sent: 1,
+        received: 2,
+        malformed: 3,
+        bad_cpas: 4,
+        rate_limited: 5,
+        withheld: 6,
+    };
+    let cloud = |name: &str, estimated_size, reachability| CloudInfo {
+        name: name.into(),
+        endpoints: vec!["[fd00::1]:3540".into()],
+        cached: 7,
+        published: Vec::new(),
+        counters,
+        estimated_size,
+        reachability,
+    };
+    let clouds = Response::Clouds(vec![
+        cloud("Global_", Some(1200), Reachability::Reachable),
+        cloud("LinkLocal_a", None, Reachability::Firewalled),
+        cloud("LinkLocal_b", Some(2), Reachability::Unknown),
+    ]);
+    let status = |firewalled_clouds: Vec<String>| {
+        Response::Status(Status {
+            version: "9.9.9".into(),
+            uptime_secs: 5,
+            registrations: 1,
+            state_dir: "/var/lib/pnrp".into(),
+            firewalled_clouds,
+        })
+    };
+    let firewalled = status(vec!["Global_".into(), "LinkLocal_a".into()]);
+    let daemon = FakeDaemon::start(move |request| {
+        Reply::Frame(match request {
+            Request::Clouds => clouds.clone(),
+            _ => firewalled.clone(),
+        })
+    });
+
+    let text = ctl_against(&daemon, &["clouds"]);
+    let expected = "\
+Global_
+  listening: [fd00::1]:3540
+  cached nodes: 7
+  estimated size: 1200 nodes
+  reachable from outside: yes
+  datagrams sent 1, received 2, malformed 3; CPAs rejected 4
+  dropped over the rate limit 5; answers withheld from unproven addresses 6
+LinkLocal_a
+  listening: [fd00::1]:3540
+  cached nodes: 7
+  estimated size: not yet (no neighbour on each side)
+  reachable from outside: no (behind a firewall: resolving only; names published on its links only)
+  datagrams sent 1, received 2, malformed 3; CPAs rejected 4
+  dropped over the rate limit 5; answers withheld from unproven addresses 6
+LinkLocal_b
+  listening: [fd00::1]:3540
+  cached nodes: 7
+  estimated size: 2 nodes
+  reachable from outside: not known yet
+  datagrams sent 1, received 2, malformed 3; CPAs rejected 4
+  dropped over the rate limit 5; answers withheld from unproven addresses 6
+";
+    assert_eq!(text, expected);
+
+    let json = ctl_against(&daemon, &["clouds", "--json"]);
+    let fields = |name: &str, size: &str, reachability: &str| {
+        format!(
+            "{{\"bad_cpas\":4,\"cached\":7,\"endpoints\":[\"[fd00::1]:3540\"],\
+             \"estimated_size\":{size},\"malformed\":3,\"name\":\"{name}\",\"published\":[],\
+             \"rate_limited\":5,\"reachability\":\"{reachability}\",\"received\":2,\"sent\":1,\
+             \"withheld\":6}}"
+        )
+    };
+    let expected = format!(
+        "[{},{},{}]\n",
+        fields("Global_", "1200", "reachable"),
+        fields("LinkLocal_a", "null", "firewalled"),
+        fields("LinkLocal_b", "2", "unknown")
+    );
+    assert_eq!(json, expected);
+
+    let text = ctl_against(&daemon, &["status"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    assert_eq!(lines[0], "pnrpd 9.9.9 running for 5s");
+    for (line, cloud) in lines[4..].iter().zip(["Global_", "LinkLocal_a"]) {
+        assert!(
+            line.starts_with(&format!("{cloud}: behind a firewall"))
+                && line.contains("resolving only; names published on its links only")
+                && line.contains("UDP port 3540"),
+            "{text}"
+        );
+    }
+    let json = ctl_against(&daemon, &["status", "--json"]);
+    assert!(
+        json.starts_with(
+            "{\"firewalled_clouds\":[\"Global_\",\"LinkLocal_a\"],\"registrations\":1,\"socket\":"
+        ) && json.ends_with(
+            ",\"state_dir\":\"/var/lib/pnrp\",\"uptime_secs\":5,\"version\":\"9.9.9\"}\n"
+        ),
+        "{json}"
+    );
 }

@@ -28,9 +28,10 @@ struct Args {
     /// UDP port of the PNRP cloud (overrides the config file)
     #[arg(long, value_name = "N")]
     port: Option<u16>,
-    /// A node to join the cloud through, ADDR or [ADDR]:PORT (repeatable; replaces the config
-    /// file's seeds)
-    #[arg(long = "seed", value_name = "ADDR[:PORT]")]
+    /// A node to join the cloud through: ADDR, [ADDR]:PORT, NAME or NAME:PORT (a host name,
+    /// resolved by the system resolver; port 3540 when absent). Repeatable; replaces the config
+    /// file's seeds
+    #[arg(long = "seed", value_name = "ADDR|NAME[:PORT]")]
     seeds: Vec<String>,
     /// Keep to this machine: no cloud, no UDP socket
     #[arg(long)]
@@ -75,8 +76,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         println!("cloud = {}", config.cloud);
         println!("discovery = {}", config.discovery);
         println!("port = {}", config.port);
-        let seeds: Vec<String> = seeds.iter().map(ToString::to_string).collect();
-        println!("seeds = {seeds:?}");
+        println!("seeds = {:?}", config.seeds);
         println!("freshness_secs = {}", config.freshness_secs);
         return ExitCode::SUCCESS;
     }
@@ -111,8 +111,8 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     let result = runtime.block_on(async {
         // Handlers go in before anything else: a SIGTERM right after start must still stop
         // the daemon cleanly, not kill it.
-        let shutdown = shutdown_signal();
-        daemon::run(settings, shutdown, || {
+        let stop = stop_signals();
+        daemon::run(settings, stop, || {
             if let Err(error) = crate::notify::notify("READY=1") {
                 warn!(%error, "sd_notify READY failed");
             }
@@ -120,6 +120,9 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         .await
     });
     let _ = crate::notify::notify("STOPPING=1");
+    // Nothing left to wait for: a host-name lookup still running on a blocking thread must not
+    // hold up the stop.
+    runtime.shutdown_background();
     match result {
         Ok(()) => {
             info!("stopped");
@@ -163,22 +166,28 @@ fn load_config(args: &Args) -> Result<Config, String> {
     Ok(config)
 }
 
-/// Installs the SIGTERM and SIGINT handlers now (inside the runtime); the future completes on
-/// either signal.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+/// Installs the SIGTERM and SIGINT handlers now (inside the runtime); each signal then asks the
+/// daemon to stop (the first: after leaving the clouds; the second: at once).
+fn stop_signals() -> daemon::StopRequests {
     use tokio::signal::unix::{signal, SignalKind};
-    let handlers = (
+    let (requests, stop) = tokio::sync::mpsc::channel(4);
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    );
-    async move {
-        let (Ok(mut terminate), Ok(mut interrupt)) = handlers else {
-            error!("cannot install signal handlers; stop with SIGKILL");
-            return std::future::pending().await;
-        };
-        tokio::select! {
-            _ = terminate.recv() => info!("SIGTERM"),
-            _ = interrupt.recv() => info!("SIGINT"),
+    ) else {
+        error!("cannot install signal handlers; stop with SIGKILL");
+        return stop;
+    };
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = terminate.recv() => info!("SIGTERM"),
+                _ = interrupt.recv() => info!("SIGINT"),
+            }
+            if requests.send(()).await.is_err() {
+                return;
+            }
         }
-    }
+    });
+    stop
 }

@@ -7,31 +7,39 @@
 //! - [`service`] — every request's handling: ownership, quotas, identities, persistence before
 //!   acknowledgement, the mapping between the engine's results and socket-protocol answers.
 //! - [`server`] — the Unix socket: accepting clients within limits, one task per connection.
-//! - [`network`] — the UDP and SSDP sockets, opening clouds, moving datagrams.
+//! - [`network`] — the UDP (cloud and side ports) and SSDP sockets, opening clouds, seeds,
+//!   moving datagrams.
+//! - [`seeds`] — seeds given as host names, resolved off the run loop.
 //!
 //! Connection tasks send [`server::Command`]s over a channel; the run loop answers each at once
-//! or, for a resolve, when the engine reports it. Shutdown (the future passed to [`run`]
-//! completing, e.g. on SIGTERM) stops accepting, answers what is in flight with an error (the
-//! dropped reply), remembers the cloud's nodes and removes the socket file.
+//! or, for a resolve, when the engine reports it. A stop request (the first message on the
+//! channel passed to [`run`], e.g. on SIGTERM) stops accepting, answers what is in flight with
+//! an error (the dropped reply) and leaves every cloud: the registrations are revoked at their
+//! neighbours, and the loop goes on moving datagrams until they acknowledge or
+//! [`LEAVE_TIMEOUT`] passes (a second request stops at once). Then the daemon remembers the
+//! cloud's nodes and removes the socket file.
 
 pub mod network;
+pub mod seeds;
 pub mod server;
 pub mod service;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use pnrp_proto::cloud::requests::{RETRANSMIT, RETRIES};
 use pnrp_proto::engine::QueryId;
 use pnrp_shared::ipc::Response;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use self::network::Network;
+use self::seeds::{Lookup, SeedNames};
 use self::server::Command;
 use self::service::{Handled, Service};
+use crate::config::Seed;
 use crate::identity::IdentityError;
 use crate::interfaces;
 use crate::store::StoreError;
@@ -43,6 +51,10 @@ const ADDRESS_REFRESH: Duration = Duration::from_secs(2);
 const HOUSEKEEPING_TICKS: u64 = 15;
 /// Most remembered cloud nodes.
 const MAX_SAVED_PEERS: usize = 64;
+/// How long a stopping daemon waits for its neighbours to acknowledge its revokes.
+pub const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long after its first send the protocol gives up a request no one answers.
+const FLOOD_GIVES_UP: Duration = RETRANSMIT.saturating_mul(RETRIES as u32 + 1);
 
 /// What the daemon needs to run.
 #[derive(Debug, Clone)]
@@ -60,8 +72,8 @@ pub struct Settings {
 pub struct CloudSettings {
     /// UDP port.
     pub port: u16,
-    /// Nodes to join through.
-    pub seeds: Vec<SocketAddrV6>,
+    /// Nodes to join through: addresses, and host names resolved while the daemon runs.
+    pub seeds: Vec<Seed>,
     /// How long a positive answer may be reused.
     pub freshness: Duration,
     /// Whether to find and answer neighbours by SSDP multicast.
@@ -95,10 +107,38 @@ pub enum DaemonError {
     },
 }
 
-/// Runs the daemon until `shutdown` completes. `ready` is called once the socket accepts clients.
+/// Stop requests: the first makes the daemon leave its clouds and stop, a second one stops it at
+/// once. A closed channel asks for nothing.
+pub type StopRequests = mpsc::Receiver<()>;
+
+/// A stop under way: the clouds are being left.
+#[derive(Debug)]
+struct Leaving {
+    since: Instant,
+    /// Names revoked.
+    registrations: usize,
+    /// Clouds they were revoked in.
+    clouds: usize,
+    /// Whether a revoke went out (none does without neighbours).
+    told: bool,
+}
+
+/// How the leaving ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Left {
+    /// Every revoke was acknowledged.
+    Settled,
+    /// [`LEAVE_TIMEOUT`] passed first.
+    TimedOut,
+    /// A second stop request came first.
+    Interrupted,
+}
+
+/// Runs the daemon until it is asked to stop (see [`StopRequests`]). `ready` is called once the
+/// socket accepts clients.
 pub async fn run(
     settings: Settings,
-    shutdown: impl Future<Output = ()>,
+    mut stop: StopRequests,
     ready: impl FnOnce(),
 ) -> Result<(), DaemonError> {
     let started = Instant::now();
@@ -110,6 +150,18 @@ pub async fn run(
         }
         None => None,
     };
+    let mut seed_names = settings.cloud.as_ref().and_then(|cloud| {
+        SeedNames::start(
+            cloud
+                .seeds
+                .iter()
+                .filter_map(|seed| match seed {
+                    Seed::Name { host, port } => Some((host.clone(), *port)),
+                    Seed::Address(_) => None,
+                })
+                .collect(),
+        )
+    });
 
     let listener = server::bind(&settings.socket)?;
     info!(socket = %settings.socket.display(), "listening");
@@ -118,35 +170,64 @@ pub async fn run(
     ready();
 
     let mut datagram = vec![0u8; 65536];
+    let mut side_datagram = vec![0u8; 65536];
     let mut announcement = vec![0u8; 4096];
     let mut waiting: HashMap<QueryId, oneshot::Sender<Response>> = HashMap::new();
     let mut refresh = tokio::time::interval(ADDRESS_REFRESH);
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut refreshes: u64 = 0;
-    tokio::pin!(shutdown);
-    loop {
+    let mut leaving: Option<Leaving> = None;
+    let left = loop {
+        if leaving.is_some() && service.engine().is_settled() {
+            break Left::Settled;
+        }
         let deadline = service.engine().poll_timeout();
+        let give_up = leaving
+            .as_ref()
+            .map(|leaving| leaving.since + LEAVE_TIMEOUT);
         tokio::select! {
-            () = &mut shutdown => break,
+            () = next_stop(&mut stop) => {
+                if leaving.is_some() {
+                    break Left::Interrupted;
+                }
+                accept.abort();
+                incoming.close();
+                // Their clients hear that pnrpd is shutting down.
+                waiting.clear();
+                if network.is_none() {
+                    break Left::Settled;
+                }
+                leaving = Some(leave(service.engine_mut()));
+            }
             Some(Command { request, reply, uid }) = incoming.recv() => {
-                match service.handle(Instant::now(), uid, request) {
-                    Handled::Done(response) => {
-                        let _ = reply.send(response);
-                    }
-                    Handled::Pending(query) => {
-                        waiting.insert(query, reply);
+                // Once stopping, what was queued before is dropped: its client hears that
+                // pnrpd is shutting down.
+                if leaving.is_none() {
+                    match service.handle(Instant::now(), uid, request) {
+                        Handled::Done(response) => {
+                            let _ = reply.send(response);
+                        }
+                        Handled::Pending(query) => {
+                            waiting.insert(query, reply);
+                        }
                     }
                 }
             }
             () = sleep_until(deadline), if deadline.is_some() => {
                 service.engine_mut().handle_timeout(Instant::now());
             }
-            _ = refresh.tick() => {
+            () = sleep_until(give_up), if give_up.is_some() => break Left::TimedOut,
+            _ = refresh.tick(), if leaving.is_none() => {
                 let now = Instant::now();
                 service.engine_mut().handle_local_addresses(now, interfaces::local_addresses());
                 refreshes += 1;
                 if let Some(network) = &mut network {
                     network.open_link_local_clouds(service.engine_mut(), now);
+                    let clouds = service.engine().clouds();
+                    network.watch_reachability(&clouds);
+                    if let Some(seed_names) = &mut seed_names {
+                        seed_names.check_alone(now, &clouds);
+                    }
                     if refreshes % HOUSEKEEPING_TICKS == 0 {
                         service.save_known_nodes(MAX_SAVED_PEERS);
                         network.summarize_drops(
@@ -156,14 +237,25 @@ pub async fn run(
                     }
                 }
             }
-            received = receive(network.as_ref(), &mut datagram) => {
+            received = receive(network.as_ref(), false, &mut datagram) => {
                 if let (Ok(first), Some(network)) = (received, &mut network) {
-                    network.take(service.engine_mut(), first, &mut datagram);
+                    network.take(service.engine_mut(), false, first, &mut datagram);
+                }
+            }
+            received = receive(network.as_ref(), true, &mut side_datagram) => {
+                if let (Ok(first), Some(network)) = (received, &mut network) {
+                    network.take(service.engine_mut(), true, first, &mut side_datagram);
                 }
             }
             received = receive_ssdp(network.as_ref(), &mut announcement) => {
                 if let (Ok((length, SocketAddr::V6(from))), Some(network)) = (received, &mut network) {
                     network.take_ssdp(service.engine_mut(), from, &announcement[..length]);
+                }
+            }
+            round = next_seed_round(seed_names.as_mut()), if leaving.is_none() => {
+                if let (Some(seed_names), Some(network)) = (&mut seed_names, &mut network) {
+                    let resolved = seed_names.take(Instant::now(), round);
+                    network.set_resolved_seeds(service.engine_mut(), &resolved);
                 }
             }
         }
@@ -175,8 +267,16 @@ pub async fn run(
                 let _ = reply.send(response);
             }
         }
-    }
+    };
 
+    if let Some(leaving) = leaving {
+        let (acknowledged, line) = left_summary(&leaving, left, leaving.since.elapsed());
+        if acknowledged {
+            info!("{line}");
+        } else {
+            warn!("{line}");
+        }
+    }
     info!("shutting down");
     if network.is_some() {
         service.save_known_nodes(MAX_SAVED_PEERS);
@@ -188,12 +288,100 @@ pub async fn run(
     Ok(())
 }
 
+/// Leaves every cloud: each registration is revoked at its neighbours there.
+fn leave(engine: &mut pnrp_proto::engine::Engine) -> Leaving {
+    let clouds = engine.clouds();
+    let leaving = Leaving {
+        since: Instant::now(),
+        registrations: engine.registered(),
+        told: false,
+        clouds: clouds
+            .iter()
+            .filter(|cloud| !cloud.published.is_empty())
+            .count(),
+    };
+    debug!(
+        registrations = leaving.registrations,
+        clouds = leaving.clouds,
+        "leaving the clouds: revoking this machine's registrations (a second signal stops at once)"
+    );
+    engine.leave(leaving.since);
+    Leaving {
+        told: !engine.is_settled(),
+        ..leaving
+    }
+}
+
+/// The log line that ends a stop, and whether every neighbour acknowledged. A revoke no
+/// neighbour answers is given up [`FLOOD_GIVES_UP`] after it was sent, so the clouds settling
+/// sooner means every revoke was acknowledged; settling later, that one was given up.
+fn left_summary(leaving: &Leaving, left: Left, waited: Duration) -> (bool, String) {
+    let plural = |count: usize, what: &str| match count {
+        1 => format!("1 {what}"),
+        _ => format!("{count} {what}s"),
+    };
+    let summary = format!(
+        "left the clouds: {} revoked in {}",
+        plural(leaving.registrations, "registration"),
+        plural(leaving.clouds, "cloud")
+    );
+    match left {
+        Left::Settled if !leaving.told => (true, format!("{summary}; no neighbour to tell")),
+        Left::Settled if waited < FLOOD_GIVES_UP => (
+            true,
+            format!(
+                "{summary}; every neighbour acknowledged, in {:.1} ms",
+                waited.as_secs_f64() * 1000.0
+            ),
+        ),
+        Left::Settled => (
+            false,
+            format!(
+                "{summary}; not every neighbour acknowledged (a revoke went unanswered after \
+                 its retries; that neighbour forgets the names when their records expire)"
+            ),
+        ),
+        Left::TimedOut => (
+            false,
+            format!(
+                "{summary}; not every neighbour acknowledged within {} s (those forget the \
+                 names when their records expire)",
+                LEAVE_TIMEOUT.as_secs()
+            ),
+        ),
+        Left::Interrupted => (
+            false,
+            format!(
+                "{summary}; stopped at once by a second signal after {} ms, before every \
+                 neighbour acknowledged",
+                waited.as_millis()
+            ),
+        ),
+    }
+}
+
+/// The next stop request; never, once the channel is closed.
+async fn next_stop(stop: &mut StopRequests) {
+    if stop.recv().await.is_none() {
+        std::future::pending().await
+    }
+}
+
+/// The next round of the seeds' host names; never without names.
+async fn next_seed_round(seed_names: Option<&mut SeedNames>) -> Vec<Lookup> {
+    match seed_names {
+        Some(seed_names) => seed_names.next_round().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn receive(
     network: Option<&Network>,
+    side: bool,
     buffer: &mut [u8],
 ) -> std::io::Result<(usize, SocketAddrV6, Option<Ipv6Addr>)> {
     match network {
-        Some(network) => network.receive(buffer).await,
+        Some(network) => network.receive(side, buffer).await,
         None => std::future::pending().await,
     }
 }
@@ -211,5 +399,60 @@ async fn receive_ssdp(
 async fn sleep_until(deadline: Option<Instant>) {
     if let Some(deadline) = deadline {
         tokio::time::sleep_until(deadline.into()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stop_says_whether_every_neighbour_acknowledged() {
+        let leaving = Leaving {
+            since: Instant::now(),
+            registrations: 3,
+            clouds: 2,
+            told: true,
+        };
+        let quick = Duration::from_millis(40);
+        let (acknowledged, line) = left_summary(&leaving, Left::Settled, quick);
+        assert!(acknowledged, "{line}");
+        assert_eq!(
+            line,
+            "left the clouds: 3 registrations revoked in 2 clouds; every neighbour \
+             acknowledged, in 40.0 ms"
+        );
+        let (acknowledged, line) = left_summary(&leaving, Left::Settled, FLOOD_GIVES_UP);
+        assert!(
+            !acknowledged && line.contains("not every neighbour"),
+            "{line}"
+        );
+        let (acknowledged, line) = left_summary(&leaving, Left::TimedOut, LEAVE_TIMEOUT);
+        assert!(!acknowledged && line.contains("within 3 s"), "{line}");
+        let (acknowledged, line) = left_summary(&leaving, Left::Interrupted, quick);
+        assert!(!acknowledged && line.contains("second signal"), "{line}");
+        let alone = Leaving {
+            told: false,
+            ..leaving
+        };
+        let (acknowledged, line) = left_summary(&alone, Left::Settled, Duration::ZERO);
+        assert!(
+            acknowledged && line.ends_with("no neighbour to tell"),
+            "{line}"
+        );
+        let one = Leaving {
+            registrations: 1,
+            clouds: 1,
+            ..leaving
+        };
+        let (_, line) = left_summary(&one, Left::Settled, quick);
+        assert!(
+            line.starts_with("left the clouds: 1 registration revoked in 1 cloud;"),
+            "{line}"
+        );
+        assert!(
+            FLOOD_GIVES_UP < LEAVE_TIMEOUT,
+            "a silent neighbour is given up in time"
+        );
     }
 }

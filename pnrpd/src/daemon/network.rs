@@ -1,20 +1,24 @@
 //! The cloud's side of the daemon: the UDP socket of every cloud (`[::]:port`, IPv6 only;
-//! datagrams are told apart by their source's scope), the SSDP socket, the clouds opened as
-//! links appear, moving datagrams between them and the [`Engine`], and the one log line that
-//! sums up what was dropped.
+//! datagrams are told apart by their source's scope), the side socket (`[::]:0`, an unrelated
+//! ephemeral port: the protocol sends from it what only a node reachable unsolicited may
+//! receive, and learns from what arrives there that we are reachable), the SSDP socket, the
+//! clouds opened as links appear, their seeds, moving datagrams between them and the
+//! [`Engine`], and the log lines that sum up what was dropped and say when a cloud's
+//! reachability changes.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::time::{Duration, Instant};
 
 use pnrp_proto::cloud::guard::Generations;
 use pnrp_proto::cloud::ssdp;
-use pnrp_proto::cloud::{Cloud, CloudConfig, Counters, WallClock};
-use pnrp_proto::engine::{CloudScope, Engine};
+use pnrp_proto::cloud::{Cloud, CloudConfig, Counters, Reachability, Transmit, WallClock};
+use pnrp_proto::engine::{CloudScope, CloudStatus, Engine};
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
 
 use super::{CloudSettings, DaemonError};
+use crate::config::Seed;
 use crate::interfaces;
 use crate::store::Store;
 
@@ -30,13 +34,22 @@ const RECEIVE_BUFFER: usize = 1 << 20;
 #[derive(Debug)]
 pub struct Network {
     udp: UdpSocket,
-    /// The local address each peer last reached us at: replies leave from it. Bounded, so a
-    /// flood of forged sources costs bounded memory and honest peers' fresh entries survive.
+    /// The side socket (see the module's documentation).
+    side: UdpSocket,
+    /// The local address each peer last reached us at (on either socket): what we send it
+    /// leaves from it. Bounded, so a flood of forged sources costs bounded memory and honest
+    /// peers' fresh entries survive.
     reached: Generations<SocketAddrV6, Ipv6Addr>,
     ssdp: Option<UdpSocket>,
     /// Links whose SSDP group we joined.
     joined: HashSet<u32>,
     key: [u8; 32],
+    /// The seeds given as addresses.
+    literal_seeds: Vec<SocketAddrV6>,
+    /// The nodes remembered from the last run.
+    remembered: Vec<SocketAddrV6>,
+    /// What the clouds join through: the addresses given, the host names' addresses, the nodes
+    /// remembered; each once.
     seeds: Vec<SocketAddrV6>,
     settings: CloudSettings,
     clock: WallClock,
@@ -45,6 +58,8 @@ pub struct Network {
     send_failed: u64,
     /// What the last drop summary counted.
     summarized: Drops,
+    /// Each cloud's reachability when last looked at.
+    reachability: HashMap<String, Reachability>,
 }
 
 /// Counts of dropped or failed datagrams, summed over the clouds.
@@ -89,6 +104,13 @@ impl Network {
             udp_socket(settings.port, false).map_err(|error| cloud_error(error.to_string()))?;
         crate::udp::enable_destination_info(&udp)
             .map_err(|error| cloud_error(error.to_string()))?;
+        let side = udp_socket(0, false)
+            .and_then(|side| crate::udp::enable_destination_info(&side).map(|()| side))
+            .map_err(|error| cloud_error(format!("the side socket: {error}")))?;
+        let side_port = side
+            .local_addr()
+            .map_err(|error| cloud_error(format!("the side socket: {error}")))?
+            .port();
         let ssdp = if settings.discovery {
             match udp_socket(ssdp::PORT, true) {
                 Ok(socket) => Some(socket),
@@ -105,25 +127,33 @@ impl Network {
         let unix_secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
-        // Configured seeds first, then the nodes remembered from the last run.
-        let mut seeds = settings.seeds.clone();
-        for peer in store.load_peers() {
-            if !seeds.contains(&peer) {
-                seeds.push(peer);
-            }
-        }
+        // Host names join when they resolve (`set_resolved_seeds`).
+        let literal_seeds: Vec<SocketAddrV6> = settings
+            .seeds
+            .iter()
+            .filter_map(|seed| match seed {
+                Seed::Address(address) => Some(*address),
+                Seed::Name { .. } => None,
+            })
+            .collect();
+        let remembered = store.load_peers();
+        let seeds = combine_seeds(&literal_seeds, &[], &remembered);
         let mut network = Network {
             udp,
+            side,
             reached: Generations::new(MAX_PEERS_TRACKED),
             ssdp,
             joined: HashSet::new(),
             key: store.node_key()?,
+            literal_seeds,
+            remembered,
             seeds,
             settings: settings.clone(),
             clock: WallClock { at: now, unix_secs },
             next_seed: u64::from_le_bytes(seed),
             send_failed: 0,
             summarized: Drops::default(),
+            reachability: HashMap::new(),
         };
         engine.set_freshness(settings.freshness);
         let config = network.config(CloudScope::Global);
@@ -136,7 +166,9 @@ impl Network {
         );
         info!(
             port = settings.port,
+            side_port,
             seeds = settings.seeds.len(),
+            remembered = network.remembered.len(),
             "joined the Global_ cloud"
         );
         network.open_link_local_clouds(engine, now);
@@ -205,19 +237,42 @@ impl Network {
         }
     }
 
-    /// Waits for a PNRP datagram: its length, source and the local address it reached.
-    pub async fn receive(
-        &self,
-        buffer: &mut [u8],
-    ) -> std::io::Result<(usize, SocketAddrV6, Option<Ipv6Addr>)> {
-        crate::udp::receive(&self.udp, buffer).await
+    /// Replaces the addresses the seeds' host names resolve to: the clouds join through the
+    /// seeds given as addresses, these, and the nodes remembered from the last run.
+    pub fn set_resolved_seeds(&mut self, engine: &mut Engine, resolved: &[SocketAddrV6]) {
+        let seeds = combine_seeds(&self.literal_seeds, resolved, &self.remembered);
+        if seeds != self.seeds {
+            debug!(count = seeds.len(), "seeds changed");
+            engine.set_seeds(&seeds);
+            self.seeds = seeds;
+        }
     }
 
-    /// Hands a received datagram to the engine, then (under a flood) what else is queued,
-    /// without a round of the run loop each.
+    /// The socket datagrams arrive on, or leave from: the cloud's port or the side port.
+    fn socket(&self, side: bool) -> &UdpSocket {
+        if side {
+            &self.side
+        } else {
+            &self.udp
+        }
+    }
+
+    /// Waits for a PNRP datagram at the cloud's port, or (`side`) at the side port: its length,
+    /// source and the local address it reached.
+    pub async fn receive(
+        &self,
+        side: bool,
+        buffer: &mut [u8],
+    ) -> std::io::Result<(usize, SocketAddrV6, Option<Ipv6Addr>)> {
+        crate::udp::receive(self.socket(side), buffer).await
+    }
+
+    /// Hands a datagram received at the cloud's port (or `side` port) to the engine, then
+    /// (under a flood) what else is queued there, without a round of the run loop each.
     pub fn take(
         &mut self,
         engine: &mut Engine,
+        side: bool,
         first: (usize, SocketAddrV6, Option<Ipv6Addr>),
         buffer: &mut [u8],
     ) {
@@ -228,11 +283,11 @@ impl Network {
                 *self.reached.entry(from, || local) = local;
             }
             if let Some(cloud) = engine.cloud_for(&from) {
-                engine.handle_datagram(Instant::now(), cloud, from, &buffer[..length], false);
+                engine.handle_datagram(Instant::now(), cloud, from, &buffer[..length], side);
             }
             taken += 1;
             if taken <= RECEIVE_BATCH {
-                next = crate::udp::try_receive(&self.udp, buffer).ok();
+                next = crate::udp::try_receive(self.socket(side), buffer).ok();
             }
         }
     }
@@ -253,14 +308,14 @@ impl Network {
         }
     }
 
-    /// Sends what the engine queued: PNRP datagrams (each from the address its peer reached us
-    /// at), SSDP searches. Failures are counted, not logged one by one.
+    /// Sends what the engine queued: PNRP datagrams (each from the port the protocol says, and
+    /// from the address its peer reached us at), SSDP searches. Failures are counted, not
+    /// logged one by one.
     pub fn flush(&mut self, engine: &mut Engine) {
-        while let Some((_, pnrp_proto::cloud::Transmit { to, bytes, .. })) = engine.poll_transmit()
-        {
+        while let Some((_, Transmit { to, bytes, side })) = engine.poll_transmit() {
+            let source = self.reached.get(&to).copied();
             // UDP may drop; PNRP retransmits what matters.
-            if crate::udp::send_from(&self.udp, &bytes, to, self.reached.get(&to).copied()).is_err()
-            {
+            if crate::udp::send_from(self.socket(side), &bytes, to, source).is_err() {
                 self.send_failed += 1;
             }
         }
@@ -306,5 +361,79 @@ impl Network {
             );
         }
         self.summarized = current;
+    }
+
+    /// Logs each cloud whose reachability changed since the last look: a warning when it
+    /// becomes firewalled, a line when it becomes reachable.
+    pub fn watch_reachability(&mut self, clouds: &[CloudStatus]) {
+        for cloud in clouds {
+            let before = self
+                .reachability
+                .insert(cloud.name.clone(), cloud.reachability)
+                .unwrap_or_default();
+            if before == cloud.reachability {
+                continue;
+            }
+            match cloud.reachability {
+                Reachability::Firewalled => warn!(
+                    cloud = %cloud.name,
+                    "behind a firewall: no node reached this machine unsolicited, so it only \
+                     resolves there and its names are published on its links only; let UDP \
+                     from any port in to port {}",
+                    self.settings.port
+                ),
+                Reachability::Reachable => {
+                    info!(cloud = %cloud.name, "reachable from outside")
+                }
+                Reachability::Unknown => {
+                    debug!(cloud = %cloud.name, "reachability not known any more")
+                }
+            }
+        }
+    }
+}
+
+/// The seeds the clouds join through: the addresses given, then the host names' addresses, then
+/// the nodes remembered from the last run; each once.
+fn combine_seeds(
+    literal: &[SocketAddrV6],
+    resolved: &[SocketAddrV6],
+    remembered: &[SocketAddrV6],
+) -> Vec<SocketAddrV6> {
+    let mut seeds: Vec<SocketAddrV6> = Vec::new();
+    for seed in literal.iter().chain(resolved).chain(remembered) {
+        if !seeds.contains(seed) {
+            seeds.push(*seed);
+        }
+    }
+    seeds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_are_given_then_resolved_then_remembered_each_once() {
+        let v6 = |text: &str| -> SocketAddrV6 { text.parse().unwrap() };
+        assert_eq!(
+            combine_seeds(
+                &[v6("[fd00::1]:3540"), v6("[fd00::2]:3540")],
+                &[v6("[fd00::3]:3540"), v6("[fd00::1]:3540")],
+                &[
+                    v6("[fd00::4]:3540"),
+                    v6("[fd00::3]:3540"),
+                    v6("[fd00::3]:4000")
+                ],
+            ),
+            [
+                v6("[fd00::1]:3540"),
+                v6("[fd00::2]:3540"),
+                v6("[fd00::3]:3540"),
+                v6("[fd00::4]:3540"),
+                v6("[fd00::3]:4000"),
+            ]
+        );
+        assert!(combine_seeds(&[], &[], &[]).is_empty());
     }
 }

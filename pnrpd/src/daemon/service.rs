@@ -14,6 +14,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use ed25519_dalek::SigningKey;
+use pnrp_proto::cloud::Reachability;
 use pnrp_proto::engine::{self, Engine, Event, Published, QueryId};
 use pnrp_shared::ipc::{
     self, CacheEntryInfo, CloudCounters, CloudInfo, ErrorKind, IdentityInfo, RegistrationInfo,
@@ -171,6 +172,7 @@ impl Service {
                 uptime_secs: now.saturating_duration_since(self.started).as_secs(),
                 registrations: self.engine.registered() as u32,
                 state_dir: self.store.dir().display().to_string(),
+                firewalled_clouds: self.firewalled_clouds(),
             }),
         };
         Handled::Done(response)
@@ -209,7 +211,18 @@ impl Service {
         self.answers.pop_front()
     }
 
-    /// Remembers the clouds' cached nodes, so that a restart rejoins without seeds.
+    /// The clouds in which nobody reaches this node unsolicited, by name.
+    pub fn firewalled_clouds(&self) -> Vec<String> {
+        self.engine
+            .clouds()
+            .into_iter()
+            .filter(|cloud| cloud.reachability == Reachability::Firewalled)
+            .map(|cloud| cloud.name)
+            .collect()
+    }
+
+    /// Remembers the clouds' cached nodes (those most recently proven alive first), so that a
+    /// restart rejoins without seeds.
     pub fn save_known_nodes(&self, limit: usize) {
         let nodes = self.engine.known_nodes(limit);
         if nodes.is_empty() {
@@ -530,6 +543,17 @@ fn cloud_info(status: engine::CloudStatus) -> CloudInfo {
             rate_limited: counters.rate_limited,
             withheld: counters.withheld,
         },
+        estimated_size: status.estimated_size,
+        reachability: reachability(status.reachability),
+    }
+}
+
+/// A cloud's reachability as the socket protocol carries it.
+fn reachability(reachability: Reachability) -> ipc::Reachability {
+    match reachability {
+        Reachability::Unknown => ipc::Reachability::Unknown,
+        Reachability::Reachable => ipc::Reachability::Reachable,
+        Reachability::Firewalled => ipc::Reachability::Firewalled,
     }
 }
 

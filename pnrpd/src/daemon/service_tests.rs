@@ -518,3 +518,52 @@ fn reverse_lookups_name_registered_addresses() {
         Response::NotFound
     );
 }
+
+#[test]
+fn clouds_and_status_carry_size_and_reachability() {
+    use pnrp_proto::cloud::{Cloud, CloudConfig, Reachability, WallClock};
+    use pnrp_proto::engine::CloudScope;
+    use pnrp_shared::ipc;
+
+    let dir = StateDir::new();
+    let now = Instant::now();
+    let mut service = open(&dir, now);
+    let config = CloudConfig {
+        seed: 1,
+        seeds: Vec::new(),
+        key: ed25519_dalek::SigningKey::from_bytes(&[7; 32]),
+        clock: WallClock {
+            at: now,
+            unix_secs: 1_700_000_000,
+        },
+        scope_id: 0,
+        discovery: None,
+    };
+    service.engine_mut().add_cloud(
+        now,
+        "Global_".into(),
+        CloudScope::Global,
+        3540,
+        Cloud::new(config, now),
+    );
+    match ask(&mut service, now, BOB, Request::Clouds) {
+        Response::Clouds(clouds) => {
+            assert_eq!(clouds.len(), 1);
+            assert_eq!(clouds[0].name, "Global_");
+            assert_eq!(clouds[0].estimated_size, None, "alone: no neighbour yet");
+            assert_eq!(clouds[0].reachability, ipc::Reachability::Unknown);
+        }
+        other => panic!("{other:?}"),
+    }
+    match ask(&mut service, now, BOB, Request::Status) {
+        Response::Status(status) => assert!(status.firewalled_clouds.is_empty()),
+        other => panic!("{other:?}"),
+    }
+    for (engine, carried) in [
+        (Reachability::Unknown, ipc::Reachability::Unknown),
+        (Reachability::Reachable, ipc::Reachability::Reachable),
+        (Reachability::Firewalled, ipc::Reachability::Firewalled),
+    ] {
+        assert_eq!(super::reachability(engine), carried);
+    }
+}

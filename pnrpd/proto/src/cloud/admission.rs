@@ -273,12 +273,52 @@ impl Cloud {
                 extended_payload: None,
             };
             match cpa.validate(self.now_filetime(now), &check) {
-                Ok(()) => self.forget(&cpa.pnrp_id()),
+                Ok(()) => self.revoked(now, from, &cpa),
                 Err(_) => self.counters.bad_cpas += 1,
             }
         }
         if let Some(entry) = flood.route_entry {
             self.submit(now, entry, from, flood.already_flooded.to_vec());
+        }
+    }
+
+    /// A valid revoke CPA arrived from `from`: its ID leaves the cache, and if it was in the
+    /// leaf set of one of our registrations, the revoke goes on to our nearest neighbour on the
+    /// other side (§4.3), until it reaches nodes that never had the ID.
+    fn revoked(&mut self, now: Instant, from: SocketAddrV6, cpa: &crate::wire::Cpa) {
+        let id = cpa.pnrp_id();
+        let mut onward: Vec<CacheEntry> = Vec::new();
+        for anchor in self.locals.keys() {
+            let (below, above) = self.cache.leaf_set(anchor);
+            let in_below = below.iter().any(|entry| entry.id == id);
+            let in_above = above.iter().any(|entry| entry.id == id);
+            let next = match (in_below, in_above) {
+                (_, true) => below.first(),
+                (true, false) => above.first(),
+                (false, false) => None,
+            };
+            if let Some(next) = next.filter(|next| next.id != id) {
+                if !onward.iter().any(|known| known.id == next.id) {
+                    onward.push((*next).clone());
+                }
+            }
+        }
+        self.forget(&id);
+        for next in onward {
+            let Some(&to) = next.endpoints.first() else {
+                continue;
+            };
+            if to == from {
+                continue;
+            }
+            let flood = Flood {
+                no_ack: false,
+                validate_id: next.id,
+                revoke_cpa: Some(Box::new(cpa.clone())),
+                route_entry: None,
+                already_flooded: BoundedVec::empty(),
+            };
+            self.send_request(now, to, Message::Flood(flood), Purpose::Flood { validate: next.id });
         }
     }
 

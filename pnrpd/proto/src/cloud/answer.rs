@@ -9,15 +9,38 @@ use pnrp_shared::PnrpId;
 use super::publish::signing_key;
 use super::resolve::closer;
 use super::Cloud;
+use rand::Rng;
+
 use crate::wire::{
     filetime_from_unix, AuthorityBuffer, BoundedVec, Classifier, ExtendedData, ExtendedPayload,
-    ExtendedPayloadFields, Inquire, Lookup,
+    ExtendedPayloadFields, Inquire, Lookup, RouteEntry,
 };
 
 /// No AUTHORITY carrying a signed CPA is smaller (about 300 bytes with the shortest name).
 const MIN_SIGNED_ANSWER: u64 = 256;
+/// The weights of the closest suitable entries in a LOOKUP answer, closest first.
+const CHOICES: [u32; 3] = [6, 3, 1];
 
 impl Cloud {
+    /// One of `candidates` (closest first), drawn with the weights of [`CHOICES`].
+    fn weighted_pick<T>(&mut self, mut candidates: Vec<T>) -> Option<T> {
+        let weights = &CHOICES[..candidates.len()];
+        let total: u32 = weights.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let mut draw = self.rng.gen_range(0..total);
+        let index = weights
+            .iter()
+            .position(|weight| {
+                let hit = draw < *weight;
+                draw = draw.saturating_sub(*weight);
+                hit
+            })
+            .unwrap_or(0);
+        Some(candidates.swap_remove(index))
+    }
+
     pub(super) fn on_inquire(
         &mut self,
         now: Instant,
@@ -115,13 +138,18 @@ impl Cloud {
                 .min_by_key(|id| id.distance(&target))
                 .copied()
         };
-        let remote_match = self
+        // §3.2.5.2: among the suitable entries, a random choice weighted towards the closest,
+        // so that one dead or slow entry does not stall every resolver that passes here.
+        let candidates: Vec<(PnrpId, Option<RouteEntry>)> = self
             .cache
-            .closest(&target, |entry| {
+            .closest_few(&target, CHOICES.len(), |entry| {
                 !entry.endpoints.iter().any(in_path)
                     && (lookup.accept_not_closer || closer(&entry.id, &lookup.validate_id, &target))
             })
-            .map(|entry| (entry.id, Self::cache_route_entry(entry)));
+            .into_iter()
+            .map(|entry| (entry.id, Self::cache_route_entry(entry)))
+            .collect();
+        let remote_match = self.weighted_pick(candidates);
         let suspicious = remote_match.is_none()
             && self.locals.keys().any(|local| {
                 let (below, above) = self.cache.leaf_set(local);

@@ -10,10 +10,15 @@
 //!
 //! Leaf sets are kept besides the levels: the 5 closest entries below and the 5 above each
 //! anchor are never evicted for a level's sake (§3.2.1.1 requires the cache to include them).
+//!
+//! A full slot prefers the recently proven: a newcomer just proven alive takes the slot of an
+//! entry not seen for [`STALE`] (which leaves unless it holds another slot or a leaf place).
+//! The maintenance round checks the stalest entries ([`RouteCache::stalest`]), so dead ones
+//! leave and live ones stay fresh.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddrV6;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pnrp_shared::PnrpId;
 
@@ -28,6 +33,9 @@ const MAX_LEVEL: u8 = 40;
 /// one ID); past four, its other names stay reachable through the host itself (a LOOKUP it
 /// receives is answered from its own registrations) and through the caches of other nodes.
 pub const MAX_PER_ADDRESS: usize = 4;
+/// An entry not proven alive for this long gives its slot to a fresher candidate, and is due
+/// for a liveness check.
+pub const STALE: Duration = Duration::from_secs(600);
 
 /// A cached node: its PNRP ID and where it listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,8 +186,12 @@ impl RouteCache {
             return true;
         }
         let id = entry.id;
+        let seen = entry.last_seen;
         self.entries.insert(id, entry);
         self.claim_slots(&id);
+        if !self.holds_slot(&id) {
+            self.replace_stale(&id, seen);
+        }
         if !self.holds_slot(&id) && !self.in_any_leaf_set(&id) {
             self.entries.remove(&id);
             return false;
@@ -214,6 +226,46 @@ impl RouteCache {
                     vacant.insert(*id);
                     *self.held.entry(*id).or_default() += 1;
                 }
+            }
+        }
+    }
+
+    /// A newcomer seen at `seen` takes every slot it maps to whose holder was last seen more
+    /// than [`STALE`] before; a displaced holder left with no slot and no leaf place leaves.
+    fn replace_stale(&mut self, id: &PnrpId, seen: Instant) {
+        let mut displaced = Vec::new();
+        for index in 0..self.anchors.len() {
+            let anchor = self.anchors[index];
+            let Some((level, slot)) = place(&anchor, id) else {
+                continue;
+            };
+            let key = Slot {
+                anchor,
+                level,
+                slot,
+            };
+            let Some(holder) = self.slots.get(&key).copied() else {
+                continue;
+            };
+            let stale = self
+                .entries
+                .get(&holder)
+                .is_some_and(|entry| seen.saturating_duration_since(entry.last_seen) > STALE);
+            if stale {
+                self.slots.insert(key, *id);
+                *self.held.entry(*id).or_default() += 1;
+                if let Some(count) = self.held.get_mut(&holder) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.held.remove(&holder);
+                        displaced.push(holder);
+                    }
+                }
+            }
+        }
+        for holder in displaced {
+            if !self.in_any_leaf_set(&holder) {
+                self.entries.remove(&holder);
             }
         }
     }
@@ -334,13 +386,35 @@ impl RouteCache {
         chosen
     }
 
-    /// Entries not seen since `before`.
-    pub fn stale(&self, before: Instant) -> Vec<PnrpId> {
-        self.entries
+    /// Up to `count` entries not seen for [`STALE`] at `now`, the stalest first.
+    pub fn stalest(&self, now: Instant, count: usize) -> Vec<&CacheEntry> {
+        let mut stale: Vec<&CacheEntry> = self
+            .entries
             .values()
-            .filter(|entry| entry.last_seen < before)
-            .map(|entry| entry.id)
-            .collect()
+            .filter(|entry| now.saturating_duration_since(entry.last_seen) > STALE)
+            .collect();
+        stale.sort_by_key(|entry| (entry.last_seen, entry.id));
+        stale.truncate(count);
+        stale
+    }
+
+    /// The entries closest to `target` that pass `allowed`, closest first, at most `count`.
+    pub fn closest_few(
+        &self,
+        target: &PnrpId,
+        count: usize,
+        allowed: impl Fn(&CacheEntry) -> bool,
+    ) -> Vec<&CacheEntry> {
+        let mut best: Vec<&CacheEntry> = Vec::with_capacity(count + 1);
+        for entry in self.entries.values().filter(|entry| allowed(entry)) {
+            let key = (entry.id.distance(target), entry.id);
+            let at = best.partition_point(|kept| (kept.id.distance(target), kept.id) < key);
+            if at < count {
+                best.insert(at, entry);
+                best.truncate(count);
+            }
+        }
+        best
     }
 }
 
@@ -438,6 +512,52 @@ mod tests {
         assert_eq!(cache.closest(&target, |_| true).unwrap().id, second);
         assert!(!cache.insert(entry(anchor)), "never caches an anchor");
         assert_eq!(cache.spread(5).len(), 5);
+    }
+
+    #[test]
+    fn a_fresh_entry_takes_the_slot_of_a_stale_one() {
+        let anchor = id(0x00, 0);
+        let mut cache = RouteCache::new(vec![anchor]);
+        let start = Instant::now();
+        // Fill the leaf sets with close entries, so that the far ones compete for slots only.
+        for n in 1..=6 {
+            cache.insert(entry(id(0x00, n)));
+            cache.insert(entry(id(0xff, 0xf0 + n)));
+        }
+        let mut old = entry(id(0x70, 1));
+        old.last_seen = start;
+        assert!(cache.insert(old));
+        // Same level, same slot (the same tenth of the ring).
+        let mut rival = entry(id(0x70, 2));
+        rival.last_seen = start + Duration::from_secs(60);
+        assert!(!cache.insert(rival.clone()), "the holder is fresh: the rival is refused");
+        rival.last_seen = start + STALE + Duration::from_secs(1);
+        assert!(cache.insert(rival), "the holder is stale: the rival takes its slot");
+        assert!(cache.get(&id(0x70, 1)).is_none(), "and the stale holder leaves");
+        assert_eq!(
+            cache
+                .stalest(start + STALE * 2, 3)
+                .iter()
+                .map(|entry| entry.id)
+                .collect::<Vec<_>>()
+                .len(),
+            3
+        );
+    }
+
+    #[test]
+    fn closest_few_are_the_closest_in_order() {
+        let anchor = id(0x10, 0);
+        let mut cache = RouteCache::new(vec![anchor]);
+        for candidate in random_ids(300, 5) {
+            cache.insert(entry(candidate));
+        }
+        let target = id(0x90, 0x11);
+        let few: Vec<PnrpId> = cache.closest_few(&target, 3, |_| true).iter().map(|e| e.id).collect();
+        let mut all: Vec<PnrpId> = cache.entries().map(|e| e.id).collect();
+        all.sort_by_key(|id| (id.distance(&target), *id));
+        assert_eq!(few, all[..3].to_vec());
+        assert_eq!(few[0], cache.closest(&target, |_| true).unwrap().id);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use pnrp_shared::PnrpId;
 
-use super::cache::CacheEntry;
+use super::cache::{CacheEntry, LEAF_HALF};
 use super::requests::{Admission, Purpose};
 use super::resolve::Goal;
 use super::Cloud;
@@ -20,6 +20,8 @@ pub const MAINTENANCE: Duration = Duration::from_secs(15);
 const REPUBLISH_BEFORE_SECS: u64 = 3600;
 /// Balancing and re-announcing run every this many rounds (once a minute).
 const ROUNDS_PER_BALANCE: u32 = 4;
+/// Entries not proven alive for a while checked each round, the stalest first.
+const STALE_CHECKS: usize = 2;
 
 impl Cloud {
     pub(super) fn maintain(&mut self, now: Instant) {
@@ -45,15 +47,30 @@ impl Cloud {
         }
     }
 
-    /// Asks the nearest cached neighbour on each side of each registration whether it is alive
-    /// (an INQUIRE for its own ID); silence removes it.
+    /// Asks cached nodes whether they are alive (an INQUIRE for their own ID, from the side
+    /// port); silence removes them. Each round: the nearest neighbour on each side of each
+    /// registration, one more of its leaf set in turn (so the whole leaf set is checked every
+    /// few rounds), and the stalest entries of the cache.
     fn check_neighbours(&mut self, now: Instant) {
         let anchors: Vec<PnrpId> = self.locals.keys().copied().collect();
+        let turn = 1 + self.maintenance_round as usize % (LEAF_HALF - 1);
         let mut neighbours: Vec<CacheEntry> = Vec::new();
         for anchor in anchors {
             let (below, above) = self.cache.leaf_set(&anchor);
-            neighbours.extend(below.first().map(|entry| (*entry).clone()));
-            neighbours.extend(above.first().map(|entry| (*entry).clone()));
+            for side in [below, above] {
+                for index in [0, turn] {
+                    if let Some(entry) = side.get(index) {
+                        if !neighbours.iter().any(|known| known.id == entry.id) {
+                            neighbours.push((*entry).clone());
+                        }
+                    }
+                }
+            }
+        }
+        for entry in self.cache.stalest(now, STALE_CHECKS) {
+            if !neighbours.iter().any(|known| known.id == entry.id) {
+                neighbours.push(entry.clone());
+            }
         }
         for neighbour in neighbours {
             let (Some(&to), Some(entry)) = (

@@ -68,8 +68,16 @@ impl Cloud {
             local.not_after_unix = not_after_unix;
             return Some(local.id);
         }
-        self.locals
-            .retain(|_, local| local.publication.name != publication.name);
+        // A new prefix (the machine moved): the old ID is withdrawn at once (§3.2.7.2).
+        let moved: Vec<PnrpId> = self
+            .locals
+            .values()
+            .filter(|local| local.publication.name == publication.name)
+            .map(|local| local.id)
+            .collect();
+        for old in moved {
+            self.withdraw(now, old);
+        }
         let random = self.rng.gen::<u8>();
         let location =
             service_location(prefix, &self.public_key, &self.service_addresses(), random);
@@ -132,7 +140,7 @@ impl Cloud {
         }
     }
 
-    /// Withdraws a name: a revoke CPA flooded to the leaf-set neighbours (§3.2.4.2).
+    /// Withdraws a name (§3.2.4.2; see [`Cloud::withdraw`]).
     pub fn unregister(&mut self, now: Instant, name: &PeerName) {
         self.now = now;
         let ids: Vec<PnrpId> = self
@@ -142,35 +150,64 @@ impl Cloud {
             .map(|local| local.id)
             .collect();
         for id in ids {
-            let Some(local) = self.locals.remove(&id) else {
-                continue;
-            };
-            let revoke = self.sign_cpa(now, &local, [0; 16], true, false);
-            let (below, above) = self.cache.leaf_set(&id);
-            let neighbours: Vec<CacheEntry> = below
-                .iter()
-                .take(1)
-                .chain(above.iter().take(1))
-                .map(|entry| (*entry).clone())
-                .collect();
-            for neighbour in neighbours {
-                let flood = Flood {
+            self.withdraw(now, id);
+        }
+    }
+
+    /// Withdraws one registration (§3.2.4.2, §4.3): its revoke CPA is flooded to the nearest
+    /// neighbour on each side, and the farthest leaf on each side is told of the nearest
+    /// neighbour on the other side, so that the leaf sets around the gap mend at once.
+    fn withdraw(&mut self, now: Instant, id: PnrpId) {
+        let Some(local) = self.locals.remove(&id) else {
+            return;
+        };
+        let revoke = self.sign_cpa(now, &local, [0; 16], true, false);
+        let (below, above) = self.cache.leaf_set(&id);
+        let first = |side: &[&CacheEntry]| side.first().map(|entry| (*entry).clone());
+        let last = |side: &[&CacheEntry]| side.last().map(|entry| (*entry).clone());
+        let (nearest_below, nearest_above) = (first(&below), first(&above));
+        let (farthest_below, farthest_above) = (last(&below), last(&above));
+        let mut floods: Vec<(CacheEntry, Flood)> = Vec::new();
+        for neighbour in [&nearest_below, &nearest_above].into_iter().flatten() {
+            floods.push((
+                neighbour.clone(),
+                Flood {
                     no_ack: false,
                     validate_id: neighbour.id,
                     revoke_cpa: Some(Box::new(revoke.clone())),
                     route_entry: None,
                     already_flooded: BoundedVec::empty(),
-                };
-                if let Some(&to) = neighbour.endpoints.first() {
-                    self.send_request(
-                        now,
-                        to,
-                        Message::Flood(flood),
-                        Purpose::Flood {
-                            validate: neighbour.id,
-                        },
-                    );
+                },
+            ));
+        }
+        for (far, news) in [
+            (&farthest_below, &nearest_above),
+            (&farthest_above, &nearest_below),
+        ] {
+            if let (Some(far), Some(news)) = (far, news) {
+                if far.id == news.id {
+                    continue;
                 }
+                floods.push((
+                    far.clone(),
+                    Flood {
+                        no_ack: false,
+                        validate_id: far.id,
+                        revoke_cpa: None,
+                        route_entry: Self::cache_route_entry(news),
+                        already_flooded: BoundedVec::empty(),
+                    },
+                ));
+            }
+        }
+        for (to, flood) in floods {
+            if let Some(&address) = to.endpoints.first() {
+                self.send_request(
+                    now,
+                    address,
+                    Message::Flood(flood),
+                    Purpose::Flood { validate: to.id },
+                );
             }
         }
         self.refresh_anchors();

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use pnrp_shared::ipc::{CacheEntryInfo, CloudInfo, Request, Response};
+use pnrp_shared::ipc::{CacheEntryInfo, CloudInfo, Reachability, Request, Response};
 use serde::Serialize;
 
 use super::output::Output;
@@ -12,6 +12,7 @@ use super::request::{Daemon, Failure};
 pub(super) fn status(daemon: &Daemon, out: Output) -> Result<(), Failure> {
     match daemon.ask(&Request::Status)? {
         Response::Status(status) => out.print(&Status {
+            firewalled_clouds: status.firewalled_clouds,
             registrations: status.registrations,
             socket: daemon.socket().display().to_string(),
             state_dir: status.state_dir,
@@ -44,6 +45,7 @@ pub(super) fn cache(daemon: &Daemon, out: Output) -> Result<(), Failure> {
 /// The daemon's state, and the socket it was reached on.
 #[derive(Debug, Serialize)]
 struct Status {
+    firewalled_clouds: Vec<String>,
     registrations: u32,
     socket: String,
     state_dir: String,
@@ -60,7 +62,15 @@ impl fmt::Display for Status {
         )?;
         writeln!(f, "socket:        {}", self.socket)?;
         writeln!(f, "state dir:     {}", self.state_dir)?;
-        writeln!(f, "registrations: {}", self.registrations)
+        writeln!(f, "registrations: {}", self.registrations)?;
+        for cloud in &self.firewalled_clouds {
+            writeln!(
+                f,
+                "{cloud}: behind a firewall: resolving only; names published on its links only \
+                 (open UDP port 3540 inbound, or the port set in pnrpd.toml)"
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -82,6 +92,21 @@ impl fmt::Display for Clouds {
                 writeln!(f, "  listening: {}", cloud.endpoints.join(" "))?;
             }
             writeln!(f, "  cached nodes: {}", cloud.cached)?;
+            match cloud.estimated_size {
+                Some(1) => writeln!(f, "  estimated size: 1 node")?,
+                Some(size) => writeln!(f, "  estimated size: {size} nodes")?,
+                None => writeln!(f, "  estimated size: not yet (no neighbour on each side)")?,
+            }
+            writeln!(
+                f,
+                "  reachable from outside: {}",
+                match cloud.reachability {
+                    ReachabilityView::Reachable => "yes",
+                    ReachabilityView::Firewalled =>
+                        "no (behind a firewall: resolving only; names published on its links only)",
+                    ReachabilityView::Unknown => "not known yet",
+                }
+            )?;
             for published in &cloud.published {
                 writeln!(f, "  publishes {} as {}", published.name, published.id)?;
             }
@@ -106,10 +131,12 @@ struct CloudView {
     bad_cpas: u64,
     cached: u32,
     endpoints: Vec<String>,
+    estimated_size: Option<u64>,
     malformed: u64,
     name: String,
     published: Vec<PublishedView>,
     rate_limited: u64,
+    reachability: ReachabilityView,
     received: u64,
     sent: u64,
     withheld: u64,
@@ -122,6 +149,7 @@ impl CloudView {
             bad_cpas: counters.bad_cpas,
             cached: cloud.cached,
             endpoints: cloud.endpoints.clone(),
+            estimated_size: cloud.estimated_size,
             malformed: counters.malformed,
             name: cloud.name.clone(),
             published: cloud
@@ -133,11 +161,26 @@ impl CloudView {
                 })
                 .collect(),
             rate_limited: counters.rate_limited,
+            reachability: match cloud.reachability {
+                Reachability::Unknown => ReachabilityView::Unknown,
+                Reachability::Reachable => ReachabilityView::Reachable,
+                Reachability::Firewalled => ReachabilityView::Firewalled,
+            },
             received: counters.received,
             sent: counters.sent,
             withheld: counters.withheld,
         }
     }
+}
+
+/// Whether other nodes reach this one in a cloud: `"reachable"`, `"firewalled"` or
+/// `"unknown"` in JSON.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum ReachabilityView {
+    Unknown,
+    Reachable,
+    Firewalled,
 }
 
 /// A name a cloud publishes, under its PNRP ID.
