@@ -254,8 +254,9 @@ pub async fn run(
             }
             round = next_seed_round(seed_names.as_mut()), if leaving.is_none() => {
                 if let (Some(seed_names), Some(network)) = (&mut seed_names, &mut network) {
-                    let resolved = seed_names.take(Instant::now(), round);
-                    network.set_resolved_seeds(service.engine_mut(), &resolved);
+                    let now = Instant::now();
+                    let resolved = seed_names.take(now, round);
+                    network.set_resolved_seeds(now, service.engine_mut(), &resolved);
                 }
             }
         }

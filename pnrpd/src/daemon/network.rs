@@ -239,11 +239,16 @@ impl Network {
 
     /// Replaces the addresses the seeds' host names resolve to: the clouds join through the
     /// seeds given as addresses, these, and the nodes remembered from the last run.
-    pub fn set_resolved_seeds(&mut self, engine: &mut Engine, resolved: &[SocketAddrV6]) {
+    pub fn set_resolved_seeds(
+        &mut self,
+        now: Instant,
+        engine: &mut Engine,
+        resolved: &[SocketAddrV6],
+    ) {
         let seeds = combine_seeds(&self.literal_seeds, resolved, &self.remembered);
         if seeds != self.seeds {
             debug!(count = seeds.len(), "seeds changed");
-            engine.set_seeds(&seeds);
+            engine.set_seeds(now, &seeds);
             self.seeds = seeds;
         }
     }

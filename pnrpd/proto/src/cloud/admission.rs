@@ -69,24 +69,44 @@ impl Cloud {
         let to = endpoints[0];
         let mut nonce = [0; 16];
         self.rng.fill_bytes(&mut nonce);
+        let admission = Admission {
+            entry,
+            from,
+            nonce,
+            already_flooded,
+        };
+        self.ask_admission(now, to, admission);
+    }
+
+    /// Sends an admission's INQUIRE to `to`, one of the entry's addresses.
+    fn ask_admission(&mut self, now: Instant, to: SocketAddrV6, admission: Admission) {
         let inquire = Inquire {
             want_cpa: true,
             want_extended_payload: false,
             want_cert_chain: true,
-            validate_id: entry.pnrp_id,
-            nonce: Some(nonce),
+            validate_id: admission.entry.pnrp_id,
+            nonce: Some(admission.nonce),
         };
         self.send_request(
             now,
             to,
             Message::Inquire(inquire),
-            Purpose::Admission(Admission {
-                entry,
-                from,
-                nonce,
-                already_flooded,
-            }),
+            Purpose::Admission(admission),
         );
+    }
+
+    /// An admission's INQUIRE went unanswered at `to`: the entry's next address is asked, or,
+    /// when none is left, the entry is not admitted (and leaves the cache if it was there).
+    pub(super) fn admission_silent(
+        &mut self,
+        now: Instant,
+        admission: Admission,
+        to: SocketAddrV6,
+    ) {
+        match self.next_endpoint(&admission.entry, to) {
+            Some(next) => self.ask_admission(now, next, admission),
+            None => self.liveness_lost(now, &admission.entry, to),
+        }
     }
 
     /// The INQUIRE of an admission was answered: the entry enters the cache if the answer
@@ -140,6 +160,9 @@ impl Cloud {
         let id = admission.entry.pnrp_id;
         // Only a newcomer to a leaf set is flooded; a known entry is merely refreshed.
         let was_leaf = self.cache.get(&id).is_none() && self.cache.would_be_leaf(&id);
+        for endpoint in &endpoints {
+            self.rendezvous.found(endpoint);
+        }
         if !self.cache.insert(CacheEntry {
             id,
             endpoints,
@@ -318,7 +341,12 @@ impl Cloud {
                 route_entry: None,
                 already_flooded: BoundedVec::empty(),
             };
-            self.send_request(now, to, Message::Flood(flood), Purpose::Flood { validate: next.id });
+            self.send_request(
+                now,
+                to,
+                Message::Flood(flood),
+                Purpose::Flood { validate: next.id },
+            );
         }
     }
 

@@ -530,10 +530,19 @@ mod tests {
         // Same level, same slot (the same tenth of the ring).
         let mut rival = entry(id(0x70, 2));
         rival.last_seen = start + Duration::from_secs(60);
-        assert!(!cache.insert(rival.clone()), "the holder is fresh: the rival is refused");
+        assert!(
+            !cache.insert(rival.clone()),
+            "the holder is fresh: the rival is refused"
+        );
         rival.last_seen = start + STALE + Duration::from_secs(1);
-        assert!(cache.insert(rival), "the holder is stale: the rival takes its slot");
-        assert!(cache.get(&id(0x70, 1)).is_none(), "and the stale holder leaves");
+        assert!(
+            cache.insert(rival),
+            "the holder is stale: the rival takes its slot"
+        );
+        assert!(
+            cache.get(&id(0x70, 1)).is_none(),
+            "and the stale holder leaves"
+        );
         assert_eq!(
             cache
                 .stalest(start + STALE * 2, 3)
@@ -553,7 +562,11 @@ mod tests {
             cache.insert(entry(candidate));
         }
         let target = id(0x90, 0x11);
-        let few: Vec<PnrpId> = cache.closest_few(&target, 3, |_| true).iter().map(|e| e.id).collect();
+        let few: Vec<PnrpId> = cache
+            .closest_few(&target, 3, |_| true)
+            .iter()
+            .map(|e| e.id)
+            .collect();
         let mut all: Vec<PnrpId> = cache.entries().map(|e| e.id).collect();
         all.sort_by_key(|id| (id.distance(&target), *id));
         assert_eq!(few, all[..3].to_vec());

@@ -4,7 +4,8 @@
 //! search); the node ADVERTISEs up to five IDs spread over its cache; the joiner REQUESTs them
 //! (proving it holds the nonce it hashed) and receives each as a FLOOD. Each entry then goes
 //! through admission like any other. Joining starts on the first address and again whenever the
-//! cache is empty.
+//! cache is empty: a few seeds at a time in rotation (and the nodes lost lately, see `split`),
+//! the next one whenever one stays silent.
 
 use std::collections::HashMap;
 use std::net::SocketAddrV6;
@@ -15,6 +16,7 @@ use rand::RngCore;
 use sha1::{Digest, Sha1};
 
 use super::requests::{Purpose, Reply};
+use super::split::SEEDS_PER_JOIN;
 use super::ssdp::{self, SsdpMessage};
 use super::Cloud;
 use crate::wire::{
@@ -55,18 +57,46 @@ fn room_for(
 }
 
 impl Cloud {
-    /// Looks for the cloud: an SSDP search, and a SOLICIT to each seed.
+    /// Looks for the cloud: an SSDP search, and a SOLICIT to the next few seeds in rotation.
     pub(super) fn join(&mut self, now: Instant) {
         if let Some(scope) = self.config.discovery {
             self.ssdp_targets = 0;
             self.ssdp_out.push_back(ssdp::search(scope));
         }
-        let seeds = self.config.seeds.clone();
-        for seed in seeds {
-            if self.local_endpoints.contains(&seed) {
-                continue;
-            }
+        let asking = self
+            .requests
+            .purposes()
+            .filter(|(_, _, purpose)| matches!(purpose, Purpose::Solicit { .. }))
+            .count();
+        let count = self
+            .rendezvous
+            .len(&self.config.seeds)
+            .min(SEEDS_PER_JOIN)
+            .saturating_sub(asking);
+        self.solicits_this_round = asking + count;
+        for _ in 0..count {
+            self.solicit_next(now);
+        }
+    }
+
+    /// SOLICITs the next seed in rotation.
+    fn solicit_next(&mut self, now: Instant) {
+        if let Some(seed) = self
+            .rendezvous
+            .next(now, &self.config.seeds, &self.local_endpoints)
+        {
             self.solicit(now, seed);
+        }
+    }
+
+    /// A SOLICIT went unanswered: still alone, the next seed is asked (each seed at most once
+    /// per round of them).
+    pub(super) fn solicit_silent(&mut self, now: Instant) {
+        if self.cache.is_empty()
+            && self.solicits_this_round < self.rendezvous.len(&self.config.seeds)
+        {
+            self.solicits_this_round += 1;
+            self.solicit_next(now);
         }
     }
 

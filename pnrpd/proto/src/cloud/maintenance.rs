@@ -33,6 +33,8 @@ impl Cloud {
         self.announce(now);
         self.republish_expiring(now, REPUBLISH_BEFORE_SECS);
         self.check_neighbours(now);
+        // §3.2.6.2: every maintenance round may test for a split.
+        self.maybe_test_for_split(now);
         self.maintenance_round = self.maintenance_round.wrapping_add(1);
         if self.maintenance_round % ROUNDS_PER_BALANCE != 1 {
             return;
@@ -79,19 +81,33 @@ impl Cloud {
             ) else {
                 continue;
             };
-            let inquire = Inquire {
-                want_cpa: false,
-                want_extended_payload: false,
-                want_cert_chain: false,
-                validate_id: neighbour.id,
-                nonce: None,
-            };
-            self.send_request(
-                now,
-                to,
-                Message::Inquire(inquire),
-                Purpose::Liveness { entry },
-            );
+            self.ask_liveness(now, to, entry);
+        }
+    }
+
+    /// Sends a liveness check of `entry` to `to`, one of its addresses.
+    fn ask_liveness(&mut self, now: Instant, to: SocketAddrV6, entry: RouteEntry) {
+        let inquire = Inquire {
+            want_cpa: false,
+            want_extended_payload: false,
+            want_cert_chain: false,
+            validate_id: entry.pnrp_id,
+            nonce: None,
+        };
+        self.send_request(
+            now,
+            to,
+            Message::Inquire(inquire),
+            Purpose::Liveness { entry },
+        );
+    }
+
+    /// A liveness check went unanswered at `to`: the entry's next address is asked, or the
+    /// entry is lost.
+    pub(super) fn liveness_silent(&mut self, now: Instant, entry: RouteEntry, to: SocketAddrV6) {
+        match self.next_endpoint(&entry, to) {
+            Some(next) => self.ask_liveness(now, next, entry),
+            None => self.liveness_lost(now, &entry, to),
         }
     }
 
@@ -117,8 +133,9 @@ impl Cloud {
         );
     }
 
-    /// A cached node stopped answering: it leaves the cache, if still cached at that address.
-    pub(super) fn liveness_lost(&mut self, entry: &RouteEntry) {
+    /// A cached node stopped answering (last at `to`): it leaves the cache, if still cached at
+    /// those addresses, and joins the nodes a split test may try later.
+    pub(super) fn liveness_lost(&mut self, now: Instant, entry: &RouteEntry, to: SocketAddrV6) {
         let endpoints = self.entry_endpoints(entry);
         if self
             .cache
@@ -126,6 +143,7 @@ impl Cloud {
             .is_some_and(|known| known.endpoints == endpoints)
         {
             self.forget(&entry.pnrp_id);
+            self.rendezvous.lost(now, to);
         }
     }
 

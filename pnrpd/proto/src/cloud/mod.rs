@@ -19,9 +19,12 @@
 //! - [`resolve`] — resolving (§3.1.4.4.2): a pure state machine and what runs it.
 //! - `maintenance` — the 15-second round: liveness of neighbours, re-announcing, balancing.
 //! - [`reachability`] — whether others can reach this node unsolicited (firewalls).
+//! - [`split`] — the addresses to join through, in rotation; split detection and merging.
+//! - `addresses` — which of a multi-homed peer's addresses to try first (RFC 6724).
 //! - [`cache`] — the multi-level route cache and leaf sets (§3.2.1.1).
 //! - [`ssdp`] — the discovery messages.
 
+mod addresses;
 mod admission;
 mod answer;
 pub mod cache;
@@ -32,6 +35,7 @@ mod publish;
 pub mod reachability;
 pub mod requests;
 pub mod resolve;
+pub mod split;
 pub mod ssdp;
 mod transport;
 
@@ -53,8 +57,9 @@ use self::guard::Guard;
 use self::join::Conversation;
 use self::publish::Local;
 use self::reachability::{Contacts, SelfCheck};
-use self::requests::{Admission, Expired, Purpose, Reply, Requests, ResolveId};
+use self::requests::{Expired, Purpose, Reply, Requests, ResolveId};
 use self::resolve::Resolve;
+use self::split::Rendezvous;
 use self::ssdp::SsdpScope;
 use self::transport::Deferred;
 use crate::wire::{
@@ -236,6 +241,10 @@ pub struct Cloud {
     self_check: SelfCheck,
     guard: Guard,
     deferred: Vec<Deferred>,
+    /// Seeds and lost nodes, in rotation.
+    rendezvous: Rendezvous,
+    /// SOLICITs sent since the last join began.
+    solicits_this_round: usize,
 }
 
 fn one() -> PnrpId {
@@ -289,6 +298,8 @@ impl Cloud {
             self_check: SelfCheck::default(),
             guard: Guard::default(),
             deferred: Vec::new(),
+            rendezvous: Rendezvous::default(),
+            solicits_this_round: 0,
         }
     }
 
@@ -317,12 +328,33 @@ impl Cloud {
         }
         if joining {
             self.join(now);
+        } else {
+            // §3.2.7.2: the cloud hears of the new addresses at once. A new prefix made new IDs,
+            // announced by `register`; the IDs a same-prefix change kept are announced again and
+            // flooded to their leaf sets, whose entries for them now point at the old address.
+            self.reannounce_all();
+            self.announce(now);
+            self.tell_leaf_sets(now);
         }
     }
 
     /// Replaces the nodes to join through (seeds given as host names resolve later, and change).
-    pub fn set_seeds(&mut self, seeds: Vec<SocketAddrV6>) {
+    /// Alone, the node asks the new ones at once.
+    pub fn set_seeds(&mut self, now: Instant, seeds: Vec<SocketAddrV6>) {
+        self.now = now;
+        let new: Vec<SocketAddrV6> = seeds
+            .iter()
+            .filter(|seed| {
+                !self.config.seeds.contains(seed) && !self.local_endpoints.contains(seed)
+            })
+            .copied()
+            .collect();
         self.config.seeds = seeds;
+        if self.cache.is_empty() && !self.local_endpoints.is_empty() {
+            for seed in new.into_iter().take(split::SEEDS_PER_JOIN) {
+                self.solicit(now, seed);
+            }
+        }
     }
 
     /// Whether other nodes can reach this one unsolicited.
@@ -498,12 +530,16 @@ impl Cloud {
             self.reassembly.remove(SocketAddr::V6(to), message_id);
         }
         match purpose {
-            Purpose::Solicit { .. } | Purpose::Request | Purpose::Probe => {}
-            Purpose::Flood { validate } => self.forget(&validate),
-            // A node that stopped answering leaves the cache (if cached at that address).
-            Purpose::Admission(Admission { entry, .. }) | Purpose::Liveness { entry } => {
-                self.liveness_lost(&entry)
+            Purpose::Solicit { .. } => self.solicit_silent(now),
+            Purpose::Request | Purpose::Probe => {}
+            Purpose::Flood { validate } => {
+                self.forget(&validate);
+                self.rendezvous.lost(now, to);
             }
+            // A node that stopped answering at each of its addresses leaves the cache (if cached
+            // at those addresses).
+            Purpose::Admission(admission) => self.admission_silent(now, admission, to),
+            Purpose::Liveness { entry } => self.liveness_silent(now, entry, to),
             Purpose::Lookup(resolve) | Purpose::Inquire(resolve) => self.hop_lost(now, resolve, to),
             Purpose::Walk(resolve) => self.walk_lost(now, resolve),
         }
@@ -517,8 +553,9 @@ impl Cloud {
         SocketAddrV6::new(endpoint.address, endpoint.port, 0, scope)
     }
 
+    /// An entry's endpoints, in the order we try them (see [`addresses`]).
     fn entry_endpoints(&self, entry: &RouteEntry) -> Vec<SocketAddrV6> {
-        entry
+        let mut endpoints: Vec<SocketAddrV6> = entry
             .addresses
             .iter()
             .map(|address| {
@@ -527,7 +564,14 @@ impl Cloud {
                     address: *address,
                 })
             })
-            .collect()
+            .collect();
+        addresses::prefer(&mut endpoints, &self.local_endpoints);
+        endpoints
+    }
+
+    /// `entry` with its addresses in the order we try them.
+    fn preferred_entry(&self, entry: &RouteEntry) -> Option<RouteEntry> {
+        route_entry(entry.pnrp_id, &self.entry_endpoints(entry))
     }
 
     fn service_addresses(&self) -> Vec<Endpoint> {
@@ -549,6 +593,13 @@ impl Cloud {
         self.local_endpoints
             .iter()
             .any(|own| own.ip() == &endpoint.address && own.port() == endpoint.port)
+    }
+
+    /// The address of `entry` to try after `silent`, if any is left.
+    fn next_endpoint(&self, entry: &RouteEntry, silent: SocketAddrV6) -> Option<SocketAddrV6> {
+        let endpoints = self.entry_endpoints(entry);
+        let index = endpoints.iter().position(|endpoint| *endpoint == silent)?;
+        endpoints.get(index + 1).copied()
     }
 
     fn forget(&mut self, id: &PnrpId) {

@@ -271,6 +271,42 @@ impl Cloud {
         }
     }
 
+    /// Floods the route entry of each registration to every member of its leaf set (after our
+    /// addresses changed under the same IDs).
+    pub(super) fn tell_leaf_sets(&mut self, now: Instant) {
+        if self.firewalled() {
+            return;
+        }
+        let mut floods: Vec<(CacheEntry, PnrpId)> = Vec::new();
+        for id in self.locals.keys() {
+            let (below, above) = self.cache.leaf_set(id);
+            for neighbour in below.into_iter().chain(above) {
+                floods.push((neighbour.clone(), *id));
+            }
+        }
+        for (neighbour, id) in floods {
+            let (Some(&to), Some(own)) = (neighbour.endpoints.first(), self.own_route_entry(id))
+            else {
+                continue;
+            };
+            let flood = Flood {
+                no_ack: false,
+                validate_id: neighbour.id,
+                revoke_cpa: None,
+                route_entry: Some(own),
+                already_flooded: BoundedVec::empty(),
+            };
+            self.send_request(
+                now,
+                to,
+                Message::Flood(flood),
+                Purpose::Flood {
+                    validate: neighbour.id,
+                },
+            );
+        }
+    }
+
     /// Marks every announced registration to be announced again.
     pub(super) fn reannounce_all(&mut self) {
         for local in self.locals.values_mut() {

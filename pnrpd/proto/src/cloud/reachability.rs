@@ -109,7 +109,12 @@ mod tests {
     use super::*;
 
     fn peer(last: u16, port: u16) -> SocketAddrV6 {
-        SocketAddrV6::new(std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, last), port, 0, 0)
+        SocketAddrV6::new(
+            std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, last),
+            port,
+            0,
+            0,
+        )
     }
 
     #[test]
@@ -118,20 +123,29 @@ mod tests {
         let mut contacts = Contacts::default();
         contacts.record(&peer(1, 3540), now);
         assert!(contacts.recent(&peer(1, 3540), now + PINHOLE / 2));
-        assert!(!contacts.recent(&peer(1, 3541), now), "another port is another flow");
+        assert!(
+            !contacts.recent(&peer(1, 3541), now),
+            "another port is another flow"
+        );
         assert!(!contacts.recent(&peer(2, 3540), now));
         assert!(!contacts.recent(&peer(1, 3540), now + PINHOLE));
         for index in 0..REMEMBERED as u16 {
             contacts.record(&peer(100 + index, 3540), now);
         }
-        assert!(!contacts.recent(&peer(1, 3540), now), "bounded: the oldest goes");
+        assert!(
+            !contacts.recent(&peer(1, 3540), now),
+            "bounded: the oldest goes"
+        );
     }
 
     #[test]
     fn the_verdict_waits_for_an_announcement_and_reachable_sticks() {
         let now = Instant::now();
         let mut check = SelfCheck::default();
-        assert!(!check.review(now + VERDICT_AFTER * 10), "nothing announced, no verdict");
+        assert!(
+            !check.review(now + VERDICT_AFTER * 10),
+            "nothing announced, no verdict"
+        );
         check.announced(now);
         assert!(!check.review(now + VERDICT_AFTER / 2));
         assert!(check.review(now + VERDICT_AFTER));

@@ -452,8 +452,9 @@ impl Engine {
     }
 
     /// Replaces the nodes every cloud joins through: each cloud takes those of its scope (a
-    /// link-local seed goes to its interface's `LinkLocal_` cloud).
-    pub fn set_seeds(&mut self, seeds: &[SocketAddrV6]) {
+    /// link-local seed goes to its interface's `LinkLocal_` cloud). A cloud that is alone asks
+    /// the new ones at once.
+    pub fn set_seeds(&mut self, now: Instant, seeds: &[SocketAddrV6]) {
         for slot in &mut self.clouds {
             let mine = seeds
                 .iter()
@@ -465,7 +466,7 @@ impl Engine {
                 })
                 .copied()
                 .collect();
-            slot.cloud.set_seeds(mine);
+            slot.cloud.set_seeds(now, mine);
         }
     }
 

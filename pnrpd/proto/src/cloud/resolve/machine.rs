@@ -38,6 +38,17 @@ pub enum Goal {
     Announce(PnrpId),
     /// To fill the widest gap of our cache (§3.2.6.2).
     Balance,
+    /// To test whether the cloud split (§3.2.6.2.1): a lookup of `around` + 1 (one of our
+    /// registrations) that starts at a seed; `nearest` is the cached ID closest to the target
+    /// when it started, which the best match it ends at is compared with.
+    SplitDetection {
+        /// The registration (or the cache's anchor) tested.
+        around: PnrpId,
+        /// The closest cached ID to the target at the start.
+        nearest: Option<PnrpId>,
+        /// Whether it repeats, for another registration, a test that found a split.
+        follow_up: bool,
+    },
 }
 
 /// Whether `candidate` matches `target` as the criteria ask.
@@ -103,6 +114,9 @@ pub enum Action {
     Forget(PnrpId),
     /// The hop answered, at `from`, the address we chose: it is reachable, worth caching.
     Reached(RouteEntry, SocketAddrV6),
+    /// Nothing answered at this address, the last one of its node we knew to try: the node is
+    /// gone (or unreachable from here).
+    Unreachable(SocketAddrV6),
     /// Send a LOOKUP to `to`, validating it by `validate`, with this flagged path.
     Lookup {
         /// The hop.
@@ -136,6 +150,18 @@ pub enum Action {
 struct Hop {
     entry: RouteEntry,
     uses: u32,
+    /// Which of its addresses is asked (the next one once it stays silent).
+    address: usize,
+}
+
+impl Hop {
+    fn new(entry: RouteEntry) -> Self {
+        Hop {
+            entry,
+            uses: 0,
+            address: 0,
+        }
+    }
 }
 
 /// One resolve in progress.
@@ -159,6 +185,8 @@ pub struct Resolve {
     hops: Vec<SocketAddrV6>,
     walk: Vec<RouteEntry>,
     outstanding: usize,
+    /// INQUIREs sent: where to, for which entry, at which of its addresses.
+    inquiries: Vec<(SocketAddrV6, RouteEntry, usize)>,
 }
 
 /// A resolve's outcome.
@@ -172,6 +200,8 @@ pub struct Outcome {
     pub hops: Vec<SocketAddrV6>,
     /// Whether any node answered a LOOKUP.
     pub reached: bool,
+    /// The best match it ended at: the closest node to the target that answered.
+    pub best: Option<RouteEntry>,
 }
 
 impl Resolve {
@@ -197,10 +227,7 @@ impl Resolve {
             carried,
             nonce,
             path: own.into_iter().collect(),
-            next_hops: first
-                .into_iter()
-                .map(|entry| Hop { entry, uses: 0 })
-                .collect(),
+            next_hops: first.into_iter().map(Hop::new).collect(),
             best: None,
             best_stack: Vec::new(),
             current: None,
@@ -211,6 +238,7 @@ impl Resolve {
             hops: Vec::new(),
             walk: Vec::new(),
             outstanding: 0,
+            inquiries: Vec::new(),
         }
     }
 
@@ -287,11 +315,13 @@ impl Resolve {
             found,
             hops: self.hops,
             reached: self.useful > 0,
+            best: self.best,
         }
     }
 
-    fn address(&self, entry: &RouteEntry) -> SocketAddrV6 {
-        let address: Ipv6Addr = entry.addresses[0];
+    /// The `index`th address of `entry` (they come in order of preference), as a socket address.
+    fn address(&self, entry: &RouteEntry, index: usize) -> SocketAddrV6 {
+        let address: Ipv6Addr = entry.addresses[index.min(entry.addresses.len() - 1)];
         let scope = if address.is_unicast_link_local() {
             self.scope_id
         } else {
@@ -327,7 +357,12 @@ impl Resolve {
         if leaf_set {
             self.suspicious += 1;
         }
-        let mut current = self.current.take();
+        // A seed we know by address only (split detection's first hop, PNRP ID zero) is no
+        // route entry: neither cached nor a best match.
+        let mut current = self
+            .current
+            .take()
+            .filter(|hop| hop.entry.pnrp_id != PnrpId([0; 32]));
         if not_found {
             if let Some(hop) = current.take() {
                 actions.push(Action::Forget(hop.entry.pnrp_id));
@@ -377,10 +412,7 @@ impl Resolve {
         let not_closer =
             source_id.is_some_and(|source| !closer(&new.pnrp_id, &source, &self.target));
         if !not_closer || small_cache {
-            self.next_hops.push(Hop {
-                entry: new.clone(),
-                uses: 0,
-            });
+            self.next_hops.push(Hop::new(new.clone()));
         } else if pushed_back {
             self.next_hops.pop();
         }
@@ -411,10 +443,12 @@ impl Resolve {
             self.best = self.best_stack.pop();
             return self.advance();
         };
+        let to = found.publisher;
+        self.inquiries
+            .retain(|(_, entry, _)| entry.pnrp_id != publisher.pnrp_id);
         self.found.push(found);
         let mut actions = Vec::new();
         if self.found.len() < MAX_RESULTS {
-            let to = self.address(&publisher);
             for upwards in [true, false] {
                 self.outstanding += 1;
                 actions.push(Action::Walk {
@@ -437,12 +471,32 @@ impl Resolve {
     }
 
     fn silent(&mut self, to: SocketAddrV6, routes: &impl Routes) -> Vec<Action> {
-        let at = |entry: &RouteEntry| entry.port == to.port() && entry.addresses.contains(to.ip());
-        self.current = None;
-        // Flag the dead node in the path we send: the next hops will not offer it again, and its
-        // address is refused from their answers.
+        // A multi-homed node is given up only once each of its addresses stayed silent (its
+        // other addresses are not flagged meanwhile: flagged, it would not offer itself).
+        let hop_silent = self
+            .current
+            .as_ref()
+            .is_some_and(|hop| self.address(&hop.entry, hop.address) == to);
+        if let Some(mut hop) = self.current.take().filter(|_| hop_silent) {
+            if hop.address + 1 < hop.entry.addresses.len() {
+                hop.address += 1;
+                hop.uses = hop.uses.saturating_sub(1);
+                self.next_hops.push(hop);
+                return self.advance();
+            }
+        } else if let Some(index) = self.inquiries.iter().position(|(at, ..)| *at == to) {
+            let (_, entry, address) = self.inquiries.swap_remove(index);
+            if address + 1 < entry.addresses.len() {
+                self.outstanding = self.outstanding.saturating_sub(1);
+                return vec![self.inquire_at(entry, address + 1)];
+            }
+            self.outstanding = self.outstanding.saturating_sub(1);
+        }
+        // Flag the silent address in the path we send: the next hops will not offer it again,
+        // and it is refused from their answers.
         self.path.push(Endpoint::from(SocketAddr::V6(to)));
-        self.outstanding = self.outstanding.saturating_sub(1);
+        let at = |entry: &RouteEntry| entry.port == to.port() && entry.addresses.contains(to.ip());
+        let mut actions = vec![Action::Unreachable(to)];
         if self.best.as_ref().is_some_and(at) {
             self.best = self.best_stack.pop();
         }
@@ -455,10 +509,11 @@ impl Resolve {
                     .any(|seen| seen.address == *endpoint.ip() && seen.port == endpoint.port())
             };
             if let Some(entry) = routes.closest(&self.target, &flagged) {
-                self.next_hops.push(Hop { entry, uses: 0 });
+                self.next_hops.push(Hop::new(entry));
             }
         }
-        self.advance()
+        actions.extend(self.advance());
+        actions
     }
 
     /// Step 7 of §3.1.4.4.2: inquire the best match if it is good enough, else ask the next hop,
@@ -509,7 +564,7 @@ impl Resolve {
             .expect("one endpoint")
         });
         hop.uses += 1;
-        let to = self.address(&hop.entry);
+        let to = self.address(&hop.entry, hop.address);
         let validate = hop.entry.pnrp_id;
         self.current = Some(hop);
         self.hops.push(to);
@@ -521,13 +576,20 @@ impl Resolve {
     }
 
     fn inquire(&mut self, entry: RouteEntry) -> Action {
-        let to = self.address(&entry);
+        self.inquire_at(entry, 0)
+    }
+
+    /// An INQUIRE for `entry`'s CPA at its `index`th address.
+    fn inquire_at(&mut self, entry: RouteEntry, index: usize) -> Action {
+        let to = self.address(&entry, index);
         self.hops.push(to);
         self.outstanding += 1;
-        Action::Inquire {
-            to,
-            id: entry.pnrp_id,
+        let id = entry.pnrp_id;
+        if self.inquiries.len() >= 2 * MAX_RESULTS {
+            self.inquiries.remove(0);
         }
+        self.inquiries.push((to, entry, index));
+        Action::Inquire { to, id }
     }
 }
 

@@ -195,9 +195,10 @@ fn a_silent_hop_is_flagged_and_the_resolve_restarts_from_the_cache() {
     let mut machine = resolve(&dead);
     machine.start();
     let actions = machine.step(Input::Silent { to: address(10) }, &cache);
+    assert_eq!(actions.first(), Some(&Action::Unreachable(address(10))));
     let Some(Action::Lookup {
         validate, flagged, ..
-    }) = actions.first()
+    }) = actions.get(1)
     else {
         panic!("{actions:?}");
     };
@@ -210,7 +211,10 @@ fn a_silent_hop_is_flagged_and_the_resolve_restarts_from_the_cache() {
     );
     // With nothing else cached, the resolve ends.
     let actions = machine.step(Input::Silent { to: address(11) }, &cache);
-    assert_eq!(actions, vec![Action::Finish]);
+    assert_eq!(
+        actions,
+        vec![Action::Unreachable(address(11)), Action::Finish]
+    );
     assert!(machine.finish().found.is_empty());
 }
 
@@ -392,4 +396,98 @@ fn announcing_and_balancing_never_inquire() {
     let actions = machine.step(answer(&first, None), &EMPTY);
     assert_eq!(actions.last(), Some(&Action::Finish), "{actions:?}");
     assert!(machine.finish().reached);
+}
+
+/// An entry at `lasts`, in that order (of preference).
+fn multi_homed(id: PnrpId, lasts: &[u16]) -> RouteEntry {
+    RouteEntry {
+        pnrp_id: id,
+        port: 3540,
+        addresses: BoundedVec::truncating(lasts.iter().map(|last| *address(*last).ip()).collect())
+            .unwrap(),
+    }
+}
+
+#[test]
+fn a_multi_homed_hop_is_asked_at_its_next_address_before_it_is_given_up() {
+    let hop = multi_homed(id_at(5, false), &[10, 20]);
+    let mut machine = resolve(&hop);
+    let actions = machine.start();
+    assert!(matches!(actions[0], Action::Lookup { to, .. } if to == address(10)));
+    // Silent at its first address: the same hop at its second, nothing given up, and its other
+    // address not flagged (flagged, the node would not offer itself).
+    let actions = machine.step(Input::Silent { to: address(10) }, &EMPTY);
+    let [Action::Lookup {
+        to,
+        validate,
+        flagged,
+    }] = actions.as_slice()
+    else {
+        panic!("{actions:?}");
+    };
+    assert_eq!((*to, *validate), (address(20), hop.pnrp_id));
+    assert!(!flagged
+        .iter()
+        .any(|endpoint| endpoint.address == *address(10).ip()));
+    // Silent there too: now it is gone.
+    let actions = machine.step(Input::Silent { to: address(20) }, &EMPTY);
+    assert_eq!(
+        actions,
+        vec![Action::Unreachable(address(20)), Action::Finish]
+    );
+}
+
+#[test]
+fn a_multi_homed_match_is_inquired_at_its_next_address() {
+    let first = entry(id_at(9, false), 10);
+    let publisher = multi_homed(id_at(1, true), &[11, 21]);
+    let mut machine = resolve(&first);
+    machine.start();
+    let actions = machine.step(answer(&first, Some(&publisher)), &EMPTY);
+    assert!(actions.iter().any(|action| *action
+        == Action::Inquire {
+            to: address(11),
+            id: publisher.pnrp_id
+        }));
+    let actions = machine.step(Input::Silent { to: address(11) }, &EMPTY);
+    assert_eq!(
+        actions,
+        vec![Action::Inquire {
+            to: address(21),
+            id: publisher.pnrp_id
+        }]
+    );
+}
+
+#[test]
+fn a_seed_known_by_address_only_is_neither_cached_nor_a_best_match() {
+    // Split detection starts at a seed whose route entry has PNRP ID zero (§3.2.6.2.1).
+    let seed = entry(PnrpId([0; 32]), 10);
+    let near = entry(id_at(3, false), 11);
+    let mut machine = Resolve::new(
+        Goal::SplitDetection {
+            around: target(),
+            nearest: None,
+            follow_up: false,
+        },
+        target(),
+        ResolveCriteria::None,
+        0,
+        None,
+        Some(seed.clone()),
+        None,
+        [7; 16],
+    );
+    machine.start();
+    let actions = machine.step(answer(&seed, Some(&near)), &EMPTY);
+    assert!(
+        !actions
+            .iter()
+            .any(|action| matches!(action, Action::Reached(..))),
+        "{actions:?}"
+    );
+    assert_eq!(lookup_to(&actions), Some(near.pnrp_id));
+    let actions = machine.step(answer(&near, None), &EMPTY);
+    assert!(actions.contains(&Action::Finish), "{actions:?}");
+    assert_eq!(machine.finish().best, Some(near));
 }

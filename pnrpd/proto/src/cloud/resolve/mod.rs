@@ -73,6 +73,24 @@ impl Cloud {
         goal: Goal,
         carried: Option<crate::wire::RouteEntry>,
     ) {
+        let first = self
+            .cache
+            .closest(&target, |_| true)
+            .and_then(Self::cache_route_entry);
+        self.start_resolve_from(now, target, criteria, goal, carried, first);
+    }
+
+    /// A resolve whose first hop is `first` (the closest cached entry, unless the goal wants
+    /// another).
+    pub(in crate::cloud) fn start_resolve_from(
+        &mut self,
+        now: Instant,
+        target: PnrpId,
+        criteria: ResolveCriteria,
+        goal: Goal,
+        carried: Option<crate::wire::RouteEntry>,
+        first: Option<crate::wire::RouteEntry>,
+    ) {
         if self.resolves.len() >= MAX_RESOLVES || self.local_endpoints.is_empty() {
             if let Goal::App(query) = goal {
                 self.events.push_back(CloudEvent::Resolved {
@@ -84,10 +102,6 @@ impl Cloud {
             return;
         }
         let own = self.service_addresses().into_iter().next();
-        let first = self
-            .cache
-            .closest(&target, |_| true)
-            .and_then(Self::cache_route_entry);
         let mut nonce = [0; 16];
         self.rng.fill_bytes(&mut nonce);
         let mut resolve = Resolve::new(
@@ -121,6 +135,7 @@ impl Cloud {
         for action in actions {
             match action {
                 Action::Forget(dead) => self.forget(&dead),
+                Action::Unreachable(address) => self.unreachable(now, address),
                 Action::Reached(entry, from) => self.reached(now, entry, from),
                 Action::Lookup {
                     to,
@@ -138,6 +153,7 @@ impl Cloud {
                             Goal::App(_) => ResolveReason::AppRequest,
                             Goal::Announce(_) => ResolveReason::Registration,
                             Goal::Balance => ResolveReason::CacheMaintenance,
+                            Goal::SplitDetection { .. } => ResolveReason::SplitDetection,
                         },
                         target: resolve.target(),
                         validate_id: validate,
@@ -230,7 +246,9 @@ impl Cloud {
     ) {
         let input = Input::Answer {
             from,
-            route_entry: buffer.route_entry,
+            route_entry: buffer
+                .route_entry
+                .and_then(|entry| self.preferred_entry(&entry)),
             not_found: buffer.not_found,
             leaf_set: buffer.leaf_set,
             small_cache: self.cache.len() < SMALL_CACHE,
@@ -325,21 +343,25 @@ impl Cloud {
         self.step(now, id, Input::Neighbour(None));
     }
 
-    /// A hop or a match never answered: it is gone. Never return a dead publisher.
+    /// A hop or a match never answered at `to`: the resolve tries its next address, or gives it
+    /// up ([`Action::Unreachable`]). Never return a dead publisher.
     pub(in crate::cloud) fn hop_lost(&mut self, now: Instant, id: ResolveId, to: SocketAddrV6) {
-        if !self.resolves.contains_key(&id) {
-            return;
-        }
+        self.step(now, id, Input::Silent { to });
+    }
+
+    /// Nothing answers at `address` any more: the entries we know there, for which it was the
+    /// last address to try, leave the cache.
+    fn unreachable(&mut self, now: Instant, address: SocketAddrV6) {
         let dead: Vec<PnrpId> = self
             .cache
             .entries()
-            .filter(|entry| entry.endpoints.contains(&to))
+            .filter(|entry| entry.endpoints.last() == Some(&address))
             .map(|entry| entry.id)
             .collect();
         for dead in dead {
             self.forget(&dead);
         }
-        self.step(now, id, Input::Silent { to });
+        self.rendezvous.lost(now, address);
     }
 
     fn finish(&mut self, id: ResolveId) {
@@ -355,6 +377,14 @@ impl Cloud {
             }),
             Goal::Announce(registration) => self.announced(registration, outcome.reached),
             Goal::Balance => {}
+            Goal::SplitDetection {
+                around,
+                nearest,
+                follow_up,
+            } => {
+                let seed = outcome.hops.first().copied();
+                self.split_tested(self.now, around, nearest, outcome.best, seed, follow_up);
+            }
         }
     }
 }

@@ -112,7 +112,12 @@ fn an_entry_enters_the_cache_only_with_a_cpa_proving_it() {
     let (mut cloud, now, name, id, message_id, nonce) = told_of_other(5);
     let other_port = SocketAddrV6::new(*at(3).ip(), 3999, 0, 0);
     let elsewhere = cpa(&name, id.service_location(), nonce, other_port);
-    answer(&mut cloud, now, message_id, AuthorityBuffer::answer(None, Some(elsewhere)));
+    answer(
+        &mut cloud,
+        now,
+        message_id,
+        AuthorityBuffer::answer(None, Some(elsewhere)),
+    );
     assert!(cloud.cache().get(&id).is_none());
     assert_eq!(cloud.counters().bad_cpas, 1);
 

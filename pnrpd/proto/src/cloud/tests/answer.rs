@@ -122,7 +122,11 @@ fn our_own_entry_is_offered_only_when_closer_than_the_validate_id() {
     assert_eq!(offered, None);
     assert!(!not_found);
     // Asked, validated by another ID, for a target our ID is closest to: our entry.
-    let (offered, _) = ask(&mut cloud, now, lookup(ours.wrapping_add(&crate::cloud::one()), id(0x20), vec![]));
+    let (offered, _) = ask(
+        &mut cloud,
+        now,
+        lookup(ours.wrapping_add(&crate::cloud::one()), id(0x20), vec![]),
+    );
     assert_eq!(offered, Some(ours));
 }
 

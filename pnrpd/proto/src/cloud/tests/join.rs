@@ -147,7 +147,11 @@ fn a_request_needs_the_nonce_of_its_solicit() {
 #[test]
 fn solicit_type_local_gets_only_our_own_ids() {
     let mut lan = Lan::new(3);
-    let ids = [lan.register(0, "zero"), lan.register(1, "one"), lan.register(2, "two")];
+    let ids = [
+        lan.register(0, "zero"),
+        lan.register(1, "one"),
+        lan.register(2, "two"),
+    ];
     lan.run_for(std::time::Duration::from_secs(2));
     let now = lan.now;
     let ask = |solicit_type| {

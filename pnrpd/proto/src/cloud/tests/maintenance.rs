@@ -79,3 +79,23 @@ fn once_a_minute_registrations_are_announced_again_and_the_cache_balanced() {
     assert!(balancing >= 2, "{reasons:?}");
     assert!(balancing <= 2 * 4 * 2, "balancing stays rare: {reasons:?}");
 }
+
+#[test]
+fn the_cloud_size_is_estimated_from_the_nearest_neighbours() {
+    let mut lan = Lan::new(1);
+    lan.register(0, "n0");
+    assert_eq!(lan.nodes[0].estimated_size(), None, "alone: no neighbour");
+    let mut lan = Lan::new(24);
+    for index in 0..24 {
+        lan.register(index, &format!("n{index}"));
+    }
+    lan.run_for(Duration::from_secs(70));
+    let estimates: Vec<u64> = lan
+        .nodes
+        .iter()
+        .map(|node| node.estimated_size().expect("neighbours on both sides"))
+        .collect();
+    // Each node's estimate comes from one gap, so it varies; their mean is near the truth.
+    let mean = estimates.iter().sum::<u64>() as f64 / estimates.len() as f64;
+    assert!((12.0..=48.0).contains(&mean), "{mean}: {estimates:?}");
+}

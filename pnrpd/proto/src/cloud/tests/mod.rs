@@ -4,11 +4,13 @@
 
 mod admission;
 mod answer;
+mod departures;
 mod hostile;
 mod join;
 mod maintenance;
 mod publish;
 mod reachability;
+mod split;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv6Addr, SocketAddrV6};
@@ -35,7 +37,12 @@ fn at(index: usize) -> SocketAddrV6 {
 
 /// The side port of node `index` (see `Transmit::side`).
 fn side(index: usize) -> SocketAddrV6 {
-    SocketAddrV6::new(*at(index).ip(), 3541, 0, 0)
+    side_of(at(index))
+}
+
+/// The side port of a node whose first address is `address`.
+fn side_of(address: SocketAddrV6) -> SocketAddrV6 {
+    SocketAddrV6::new(*address.ip(), 3541, 0, 0)
 }
 
 /// The configuration of node `index`: its own key and seed, joining through `seeds`.
@@ -93,6 +100,15 @@ struct Lan {
     firewalled: HashSet<usize>,
     /// (node, its side port?, remote) → when the node last sent there.
     pinholes: HashMap<(usize, bool, SocketAddrV6), Instant>,
+    /// Each node's addresses (`at(index)` unless moved); it sends from the first.
+    addresses: Vec<Vec<SocketAddrV6>>,
+    /// Addresses nothing reaches (a dead path to a multi-homed node).
+    blocked: HashSet<SocketAddrV6>,
+    /// While the link is cut: the nodes on one side; nothing crosses between the two sides.
+    cut: Option<HashSet<usize>>,
+    /// (node, remote) → the node's address the remote last reached: its answers leave from
+    /// there (as the daemon's do, through IPV6_PKTINFO).
+    reached: HashMap<(usize, SocketAddrV6), SocketAddrV6>,
 }
 
 impl Lan {
@@ -106,6 +122,10 @@ impl Lan {
             down: HashSet::new(),
             firewalled: HashSet::new(),
             pinholes: HashMap::new(),
+            addresses: Vec::new(),
+            blocked: HashSet::new(),
+            cut: None,
+            reached: HashMap::new(),
         };
         for index in 0..count {
             lan.add(index, if index == 0 { vec![] } else { vec![at(0)] });
@@ -117,7 +137,23 @@ impl Lan {
         let mut cloud = Cloud::new(config(index, seeds, self.now), self.now);
         cloud.set_local_endpoints(self.now, vec![at(index)]);
         self.nodes.push(cloud);
+        self.addresses.push(vec![at(index)]);
         self.deliver();
+    }
+
+    /// Node `index` now listens at `addresses` (it moved, or gained an address).
+    fn move_to(&mut self, index: usize, addresses: Vec<SocketAddrV6>) {
+        self.nodes[index].set_local_endpoints(self.now, addresses.clone());
+        // The node sorts its endpoints; it sends from the first of them.
+        self.addresses[index] = self.nodes[index].local_endpoints().to_vec();
+        self.deliver();
+    }
+
+    /// Whether the cut (if any) keeps `a` and `b` apart.
+    fn apart(&self, a: usize, b: usize) -> bool {
+        self.cut
+            .as_ref()
+            .is_some_and(|side| side.contains(&a) != side.contains(&b))
     }
 
     /// Delivers every queued datagram, and what it causes, until the link is quiet. Each node
@@ -129,11 +165,12 @@ impl Lan {
                 while let Some(transmit) = self.nodes[index].poll_transmit() {
                     quiet = false;
                     let Transmit { to, bytes, .. } = &transmit;
-                    let from = if transmit.side {
-                        side(index)
-                    } else {
-                        at(index)
-                    };
+                    let own = self
+                        .reached
+                        .get(&(index, transmit.to))
+                        .copied()
+                        .unwrap_or(self.addresses[index][0]);
+                    let from = if transmit.side { side_of(own) } else { own };
                     self.pinholes
                         .insert((index, transmit.side, transmit.to), self.now);
                     if let Ok(packet) = Packet::decode(bytes) {
@@ -144,25 +181,30 @@ impl Lan {
                         });
                     }
                     let target = (0..self.nodes.len()).find_map(|other| {
-                        (at(other) == *to)
+                        (self.addresses[other].contains(to))
                             .then_some((other, false))
-                            .or((side(other) == *to).then_some((other, true)))
+                            .or((side_of(self.addresses[other][0]) == *to).then_some((other, true)))
                     });
                     let Some((target, to_side)) = target else {
                         continue;
                     };
-                    if self.down.contains(&target) {
+                    if self.down.contains(&target)
+                        || self.blocked.contains(to)
+                        || self.apart(index, target)
+                    {
                         continue;
                     }
                     let pinhole = self
                         .pinholes
                         .get(&(target, to_side, from))
                         .is_some_and(|at| {
-                            self.now.saturating_duration_since(*at)
-                                < super::reachability::PINHOLE
+                            self.now.saturating_duration_since(*at) < super::reachability::PINHOLE
                         });
                     if self.firewalled.contains(&target) && !pinhole {
                         continue;
+                    }
+                    if !to_side {
+                        self.reached.insert((target, from), *to);
                     }
                     if to_side {
                         self.nodes[target].handle_side_datagram(self.now, from, bytes);
