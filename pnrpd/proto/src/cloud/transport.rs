@@ -183,7 +183,7 @@ impl Cloud {
     }
 
     /// Holds an INQUIRE whose answer is too large for its unproven sender, and asks the sender to
-    /// prove its address. One probe in flight per address; its three sends fit the budget the
+    /// prove its address. One probe in flight per address; its two sends fit the budget the
     /// INQUIRE earned.
     pub(super) fn defer_inquire(
         &mut self,

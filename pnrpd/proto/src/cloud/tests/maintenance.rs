@@ -16,7 +16,7 @@ fn a_neighbour_that_stops_answering_leaves_the_cache() {
     assert!(lan.caches(1, &zero));
     lan.down.insert(0);
     let mark = lan.sent.len();
-    // A round to ask, three sends a second apart, then it gives up.
+    // A round to ask, two sends a second apart, then it gives up.
     lan.run_for(MAINTENANCE + Duration::from_secs(4));
     let checks = lan.sent_since(mark, |sent| match &sent.packet.message {
         Message::Inquire(inquire)
