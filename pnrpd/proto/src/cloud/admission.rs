@@ -51,6 +51,10 @@ impl Cloud {
                 return;
             }
         }
+        // No INQUIRE for an entry the cache would refuse anyway (a full level, fresh holders).
+        if !self.cache.wants(&entry.pnrp_id, now) {
+            return;
+        }
         // One INQUIRE per ID at a time, admission or liveness check alike; and a bounded number.
         let mut asking = 0;
         for (_, _, purpose) in self.requests.purposes() {

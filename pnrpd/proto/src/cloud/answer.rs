@@ -7,17 +7,17 @@ use std::time::Instant;
 use pnrp_shared::PnrpId;
 
 use super::publish::signing_key;
-use super::resolve::closer;
+use super::resolve::{closer, matches};
 use super::Cloud;
 use rand::Rng;
 
 use crate::wire::{
     filetime_from_unix, AuthorityBuffer, BoundedVec, Classifier, ExtendedData, ExtendedPayload,
-    ExtendedPayloadFields, Inquire, Lookup, RouteEntry,
+    ExtendedPayloadFields, Inquire, Lookup, RouteEntry, FRAGMENT_LEN,
 };
 
 /// No AUTHORITY carrying a signed CPA is smaller (about 300 bytes with the shortest name).
-const MIN_SIGNED_ANSWER: u64 = 256;
+pub(super) const MIN_SIGNED_ANSWER: u64 = 256;
 /// The weights of the closest suitable entries in a LOOKUP answer, closest first.
 const CHOICES: [u32; 3] = [6, 3, 1];
 
@@ -61,14 +61,21 @@ impl Cloud {
                 .is_some_and(|left| left < MIN_SIGNED_ANSWER)
         {
             // It cannot fit: no signature is spent on a sender that may be forged.
-            self.defer_inquire(now, from, message_id, inquire);
+            self.defer_inquire(now, from, message_id, inquire, MIN_SIGNED_ANSWER);
             return;
         }
         let buffer = self.authority_for(now, &inquire);
         if !self.answer_authority(now, from, message_id, &buffer) {
-            // Too large for what an unproven sender earned: answered once it proves its address
-            // (or, failing that, when its retransmission finds it proven).
-            self.defer_inquire(now, from, message_id, inquire);
+            // Too large for what an unproven sender earned: answered once it proves its address,
+            // or once it sent enough to earn it (or when its retransmission finds it proven).
+            let encoded = buffer.encode().len();
+            let needed = if encoded > FRAGMENT_LEN {
+                u64::MAX
+            } else {
+                // The AUTHORITY's own header and fields around the buffer.
+                encoded as u64 + 32
+            };
+            self.defer_inquire(now, from, message_id, inquire, needed);
         }
     }
 
@@ -149,7 +156,12 @@ impl Cloud {
             .into_iter()
             .map(|entry| (entry.id, Self::cache_route_entry(entry)))
             .collect();
-        let remote_match = self.weighted_pick(candidates);
+        // A candidate that matches what the asker looks for ends its search: the closest such is
+        // the answer, not a draw (it may be a registration the asker has not found yet).
+        let remote_match = match candidates.first() {
+            Some((id, _)) if matches(id, &target, lookup.criteria) => candidates.into_iter().next(),
+            _ => self.weighted_pick(candidates),
+        };
         let suspicious = remote_match.is_none()
             && self.locals.keys().any(|local| {
                 let (below, above) = self.cache.leaf_set(local);

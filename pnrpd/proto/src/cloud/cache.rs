@@ -354,6 +354,35 @@ impl RouteCache {
         })
     }
 
+    /// Whether an entry for `id`, not cached yet and proven alive at `now`, would be kept: it
+    /// would join a leaf set, or take a slot that is free or held by a stale entry. Proving an
+    /// entry costs an INQUIRE; one the cache would refuse is not worth it.
+    pub fn wants(&self, id: &PnrpId, now: Instant) -> bool {
+        if self.anchors.contains(id) {
+            return false;
+        }
+        if self.entries.contains_key(id) || self.would_be_leaf(id) {
+            return true;
+        }
+        self.anchors.iter().any(|anchor| {
+            let Some((level, slot)) = place(anchor, id) else {
+                return false;
+            };
+            let key = Slot {
+                anchor: *anchor,
+                level,
+                slot,
+            };
+            match self.slots.get(&key) {
+                None => true,
+                Some(holder) => self
+                    .entries
+                    .get(holder)
+                    .is_some_and(|entry| now.saturating_duration_since(entry.last_seen) > STALE),
+            }
+        })
+    }
+
     /// The entry closest to `target` that passes `allowed`, if any.
     pub fn closest(
         &self,
@@ -530,6 +559,16 @@ mod tests {
         // Same level, same slot (the same tenth of the ring).
         let mut rival = entry(id(0x70, 2));
         rival.last_seen = start + Duration::from_secs(60);
+        assert!(
+            !cache.wants(&rival.id, rival.last_seen),
+            "not worth an INQUIRE while the holder is fresh"
+        );
+        assert!(cache.wants(&id(0x30, 1), start), "a free slot is");
+        assert!(cache.wants(&id(0x00, 7), start), "a leaf is");
+        assert!(
+            cache.wants(&rival.id, start + STALE + Duration::from_secs(1)),
+            "a stale holder's slot is"
+        );
         assert!(
             !cache.insert(rival.clone()),
             "the holder is fresh: the rival is refused"

@@ -498,6 +498,7 @@ impl Cloud {
             Message::Ack(ack) => self.on_ack(now, from, ack),
             Message::Lookup(lookup) => self.on_lookup(now, from, id, lookup),
         }
+        self.retry_deferred(now, from.ip());
     }
 
     /// An AUTHORITY buffer answering our request `acked`, from its addressee.

@@ -8,7 +8,7 @@
 //! node, even one that only resolves (§3.1.5.5), acknowledges at once with an ACK echoing our
 //! message ID.
 
-use std::net::SocketAddrV6;
+use std::net::{Ipv6Addr, SocketAddrV6};
 use std::time::{Duration, Instant};
 
 use pnrp_shared::PnrpId;
@@ -34,6 +34,8 @@ pub(super) struct Deferred {
     message_id: u32,
     inquire: Inquire,
     expires: Instant,
+    /// The budget its answer needs (`u64::MAX`: fragmented, so only a proof will do).
+    needed: u64,
 }
 
 impl Cloud {
@@ -182,6 +184,31 @@ impl Cloud {
         self.on_side = on_side;
     }
 
+    /// More bytes arrived from `address`, raising its budget: INQUIREs held for it are tried
+    /// again (a resolver's walk LOOKUP may arrive after its INQUIRE), before any proof.
+    pub(super) fn retry_deferred(&mut self, now: Instant, address: &Ipv6Addr) {
+        if !self
+            .deferred
+            .iter()
+            .any(|deferred| deferred.from.ip() == address)
+        {
+            return;
+        }
+        let budget = self.guard.budget(now, address).unwrap_or(u64::MAX);
+        // Only those whose answer now fits (each costs a signature: none is spent in vain).
+        let (ready, waiting): (Vec<Deferred>, Vec<Deferred>) = std::mem::take(&mut self.deferred)
+            .into_iter()
+            .filter(|deferred| deferred.expires > now)
+            .partition(|deferred| deferred.from.ip() == address && deferred.needed <= budget);
+        self.deferred = waiting;
+        let on_side = self.on_side;
+        for deferred in ready {
+            self.on_side = deferred.side;
+            self.on_inquire(now, deferred.from, deferred.message_id, deferred.inquire);
+        }
+        self.on_side = on_side;
+    }
+
     /// Holds an INQUIRE whose answer is too large for its unproven sender, and asks the sender to
     /// prove its address. One probe in flight per address; its two sends fit the budget the
     /// INQUIRE earned.
@@ -191,6 +218,7 @@ impl Cloud {
         from: SocketAddrV6,
         message_id: u32,
         inquire: Inquire,
+        needed: u64,
     ) {
         self.deferred.retain(|deferred| deferred.expires > now);
         let known = self
@@ -209,6 +237,7 @@ impl Cloud {
                 message_id,
                 inquire,
                 expires: now + DEFERRED_TIMEOUT,
+                needed,
             });
         }
         let probes: Vec<(u32, bool)> = self

@@ -7,7 +7,12 @@
 //! (sent as the flagged path, so no node is offered twice and no route loops), the count of
 //! suspicious answers and of useful hops (§3.1.4.4.2's limits). Once a registration is found, the
 //! other registrations of the same name (same P2P ID, so neighbours on the ring) are walked: the
-//! publisher is asked for its neighbour on each side, and each match found is inquired.
+//! publisher is asked once more for the target, with every publisher found so far flagged, so it
+//! answers with the closest registration not found yet (from its leaf set) or with something
+//! that does not match; each match is inquired and walked from in turn. A name on one host costs
+//! one walk, sent with the first INQUIRE rather than after it: the publisher counts both toward
+//! what it may send an address it has not proven (docs/PROTOCOL.md, "No amplification"), so the
+//! signed answer usually fits without a proof-of-address round trip.
 
 use std::collections::HashSet;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -133,14 +138,16 @@ pub enum Action {
         /// The matching ID.
         id: PnrpId,
     },
-    /// Ask the publisher at `to` for its neighbour above (or below) `publisher`.
+    /// Ask the publisher at `to` for the closest registration of the name not found yet: a
+    /// LOOKUP of the target validated by `publisher`, with this flagged path (us and every
+    /// publisher found).
     Walk {
         /// The publisher.
         to: SocketAddrV6,
         /// Its registration's ID.
         publisher: PnrpId,
-        /// Which side.
-        upwards: bool,
+        /// Us and the publishers found so far.
+        flagged: BoundedVec<Endpoint, 1, MAX_PATH_ENDPOINTS>,
     },
     /// The resolve is over: report it.
     Finish,
@@ -187,6 +194,8 @@ pub struct Resolve {
     outstanding: usize,
     /// INQUIREs sent: where to, for which entry, at which of its addresses.
     inquiries: Vec<(SocketAddrV6, RouteEntry, usize)>,
+    /// The publishers walked from (each once).
+    walked: HashSet<PnrpId>,
 }
 
 /// A resolve's outcome.
@@ -239,6 +248,7 @@ impl Resolve {
             walk: Vec::new(),
             outstanding: 0,
             inquiries: Vec::new(),
+            walked: HashSet::new(),
         }
     }
 
@@ -448,15 +458,8 @@ impl Resolve {
             .retain(|(_, entry, _)| entry.pnrp_id != publisher.pnrp_id);
         self.found.push(found);
         let mut actions = Vec::new();
-        if self.found.len() < MAX_RESULTS {
-            for upwards in [true, false] {
-                self.outstanding += 1;
-                actions.push(Action::Walk {
-                    to,
-                    publisher: publisher.pnrp_id,
-                    upwards,
-                });
-            }
+        if self.found.len() < MAX_RESULTS && !self.walked.contains(&publisher.pnrp_id) {
+            actions.push(self.walk_from(to, publisher.pnrp_id));
         }
         if self.found.len() == 1 {
             // The other registrations of the name this node knows of.
@@ -538,8 +541,14 @@ impl Resolve {
                 && matches(&best.pnrp_id, &self.target, self.criteria)
                 && self.inquired.insert(best.pnrp_id)
             {
-                return vec![self.inquire(best)];
+                // The walk goes first: its LOOKUP also earns the budget the signed answer needs.
+                let walk = self.walk_from(self.address(&best, 0), best.pnrp_id);
+                return vec![walk, self.inquire(best)];
             }
+        }
+        // A match's INQUIRE (or its walk) is out: its answer decides what comes next.
+        if self.outstanding > 0 {
+            return Vec::new();
         }
         let hop_limit = if self.goal == Goal::Balance {
             MAX_BALANCING_HOPS
@@ -573,6 +582,28 @@ impl Resolve {
             validate,
             flagged,
         }]
+    }
+
+    /// A walk from the publisher of `publisher` at `to` (see [`Action::Walk`]).
+    fn walk_from(&mut self, to: SocketAddrV6, publisher: PnrpId) -> Action {
+        self.outstanding += 1;
+        self.walked.insert(publisher);
+        let mut flagged: Vec<Endpoint> = self.path.first().copied().into_iter().collect();
+        let publishers = self.found.iter().map(|found| found.publisher);
+        for at in publishers.chain([to]) {
+            let endpoint = Endpoint::from(SocketAddr::V6(at));
+            if !flagged.contains(&endpoint) {
+                flagged.push(endpoint);
+            }
+        }
+        let latest = flagged.len().saturating_sub(MAX_PATH_ENDPOINTS);
+        let flagged = BoundedVec::truncating(flagged.split_off(latest))
+            .expect("at least the publisher just found");
+        Action::Walk {
+            to,
+            publisher,
+            flagged,
+        }
     }
 
     fn inquire(&mut self, entry: RouteEntry) -> Action {

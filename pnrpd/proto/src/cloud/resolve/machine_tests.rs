@@ -135,22 +135,28 @@ fn hops_get_closer_then_the_match_is_inquired_and_its_neighbours_walked() {
     );
     assert_eq!(lookup_to(&actions), Some(near.pnrp_id));
 
-    // The next answer offers a match: it is inquired at once.
+    // The next answer offers a match: it is inquired at once, and asked in the same breath (the
+    // walk first) for the closest registration not found yet, with us and itself flagged.
     let actions = machine.step(answer(&near, Some(&publisher)), &EMPTY);
     assert_eq!(inquire_of(&actions), Some(publisher.pnrp_id), "{actions:?}");
-
-    // Valid: both neighbours of the publisher are asked for; the resolve waits for them.
+    assert!(matches!(actions.last(), Some(Action::Inquire { .. })));
+    let walks: Vec<&Action> = actions
+        .iter()
+        .filter(|action| matches!(action, Action::Walk { publisher: id, .. } if *id == publisher.pnrp_id))
+        .collect();
+    assert_eq!(walks.len(), 1, "{actions:?}");
+    let Action::Walk { to, flagged, .. } = walks[0] else {
+        unreachable!()
+    };
+    assert_eq!(*to, address(12));
+    let flagged: Vec<Ipv6Addr> = flagged.iter().map(|endpoint| endpoint.address).collect();
+    assert_eq!(flagged, vec![*address(1).ip(), *address(12).ip()]);
+    // Valid: no second walk from it; the resolve waits for the walk's answer.
     let actions = machine.step(
         Input::Inquired(Some((publisher.clone(), found(&publisher)))),
         &EMPTY,
     );
-    let walks = actions
-        .iter()
-        .filter(|action| matches!(action, Action::Walk { publisher: id, .. } if *id == publisher.pnrp_id))
-        .count();
-    assert_eq!(walks, 2, "{actions:?}");
-    assert!(!actions.contains(&Action::Finish));
-    assert!(machine.step(Input::Neighbour(None), &EMPTY).is_empty());
+    assert!(actions.is_empty(), "{actions:?}");
     assert_eq!(
         machine.step(Input::Neighbour(None), &EMPTY),
         vec![Action::Finish]
@@ -177,8 +183,11 @@ fn a_bad_cpa_falls_back_to_the_previous_best_match() {
     // Its CPA is bad (an impostor, a replay): the previous best, the hop itself, is inquired.
     let actions = machine.step(Input::Inquired(None), &EMPTY);
     assert_eq!(inquire_of(&actions), Some(first.pnrp_id), "{actions:?}");
-    // Bad too: nothing is left to inquire, and the closer match is still a hop to ask.
-    let actions = machine.step(Input::Inquired(None), &EMPTY);
+    // Bad too: nothing is left to inquire; once the walks sent with the INQUIREs come back empty,
+    // the closer match is still a hop to ask.
+    assert!(machine.step(Input::Inquired(None), &EMPTY).is_empty());
+    assert!(machine.step(Input::Neighbour(None), &EMPTY).is_empty());
+    let actions = machine.step(Input::Neighbour(None), &EMPTY);
     assert_eq!(
         lookup_to(&actions),
         Some(closer_match.pnrp_id),
@@ -352,11 +361,9 @@ fn the_other_registrations_of_the_name_are_inquired_too() {
         Input::Inquired(Some((sibling.clone(), found(&sibling)))),
         &cache,
     );
-    assert_eq!(actions.len(), 2, "the sibling's neighbours: {actions:?}");
+    assert_eq!(actions.len(), 1, "a walk from the sibling: {actions:?}");
     for input in [
         Input::Inquired(Some((cousin.clone(), found(&cousin)))),
-        Input::Neighbour(None),
-        Input::Neighbour(None),
         Input::Neighbour(None),
         Input::Neighbour(None),
     ] {

@@ -18,7 +18,7 @@ pub use self::machine::{closer, matches, Action, Goal, Input, Outcome, Resolve, 
 
 use super::cache::{CacheEntry, RouteCache};
 use super::requests::{Purpose, ResolveId};
-use super::{one, route_entry, Cloud, CloudEvent, Found};
+use super::{route_entry, Cloud, CloudEvent, Found};
 use crate::wire::{
     AuthorityBuffer, BoundedVec, CpaCheck, Endpoint, ExtendedData, Inquire, Lookup, Message,
     ResolveCriteria, ResolveReason,
@@ -178,8 +178,8 @@ impl Cloud {
                 Action::Walk {
                     to,
                     publisher,
-                    upwards,
-                } => self.walk(now, id, to, publisher, upwards),
+                    flagged,
+                } => self.walk(now, id, to, publisher, flagged),
                 Action::Finish => return self.finish(id),
             }
         }
@@ -202,33 +202,27 @@ impl Cloud {
         }
     }
 
-    /// Asks a publisher of the name for its neighbour on one side (a LOOKUP of its ID ± 1 with
-    /// itself flagged, so it answers from its cache): registrations of the same name share the
-    /// P2P ID and so sit side by side on the ring, in each other's leaf sets.
+    /// Asks a publisher of the name for the closest registration of it not found yet (a LOOKUP
+    /// of the target with every publisher found flagged, so it answers from its cache):
+    /// registrations of the same name share the P2P ID and so sit side by side on the ring, in
+    /// each other's leaf sets.
     fn walk(
         &mut self,
         now: Instant,
         id: ResolveId,
         to: SocketAddrV6,
         publisher: PnrpId,
-        upwards: bool,
+        flagged_path: BoundedVec<Endpoint, 1, { crate::wire::MAX_PATH_ENDPOINTS }>,
     ) {
-        let target = if upwards {
-            publisher.wrapping_add(&one())
-        } else {
-            publisher.wrapping_sub(&one())
-        };
-        let mut flagged: Vec<Endpoint> = self.service_addresses().into_iter().take(1).collect();
-        flagged.push(Endpoint::from(std::net::SocketAddr::V6(to)));
-        let Some(flagged_path) = BoundedVec::truncating(flagged) else {
+        let Some(resolve) = self.resolves.get(&id) else {
             return;
         };
         let lookup = Lookup {
             accept_not_closer: true,
             precision: 0,
-            criteria: ResolveCriteria::None,
+            criteria: resolve.criteria(),
             reason: ResolveReason::AppRequest,
-            target,
+            target: resolve.target(),
             validate_id: publisher,
             route_entry: None,
             flagged_path,

@@ -102,6 +102,21 @@ fn a_lookup_gets_a_close_entry_closer_than_its_validate_id() {
 }
 
 #[test]
+fn a_matching_entry_is_the_answer_every_time() {
+    let (mut cloud, now) = node_with_cache();
+    // 0x60 matches the target's P2P ID (the first 16 bytes) under ANY_PEERNAME; 0x40 does not.
+    let mut target = id(0x60);
+    target.0[20] = 0x99;
+    let mut message = lookup(target, PnrpId([0; 32]), vec![]);
+    if let Message::Lookup(lookup) = &mut message {
+        lookup.criteria = ResolveCriteria::AnyPeerName;
+    }
+    for _ in 0..60 {
+        assert_eq!(ask(&mut cloud, now, message.clone()).0, Some(id(0x60)));
+    }
+}
+
+#[test]
 fn our_own_entry_is_offered_only_when_closer_than_the_validate_id() {
     let (mut cloud, now) = node_with_cache();
     let ours = cloud

@@ -220,6 +220,67 @@ fn a_source_that_proves_its_address_gets_the_large_answer() {
 }
 
 #[test]
+fn a_resolvers_walk_earns_the_budget_its_inquire_needs() {
+    // A small publication: its signed answer fits in one datagram.
+    let now = Instant::now();
+    let mut cloud = node(now);
+    let id = cloud
+        .register(
+            now,
+            Publication {
+                name: "0.small".parse().unwrap(),
+                app_endpoints: Vec::new(),
+                comment: None,
+                payload: None,
+                identity: None,
+            },
+        )
+        .unwrap();
+    drain_to(&mut cloud, addr(0x99));
+    let resolver = addr(0x24);
+    let cpa_only = Message::Inquire(Inquire {
+        want_cpa: true,
+        want_extended_payload: true,
+        want_cert_chain: true,
+        validate_id: id,
+        nonce: Some([3; 16]),
+    });
+    cloud.handle_datagram(now, resolver, &encode(80, cpa_only));
+    let (_, held) = drain_to(&mut cloud, resolver);
+    assert!(
+        held.iter()
+            .all(|datagram| matches!(Packet::decode(datagram).unwrap().message, Message::Flood(_))),
+        "the INQUIRE alone does not earn the signed answer"
+    );
+    // Its walk (a LOOKUP) arrives after it: together they do, without the probe's answer.
+    let walk = Message::Lookup(Lookup {
+        accept_not_closer: true,
+        precision: 0,
+        criteria: ResolveCriteria::AnyPeerName,
+        reason: ResolveReason::AppRequest,
+        target: id,
+        validate_id: id,
+        route_entry: None,
+        flagged_path: BoundedVec::truncating(vec![
+            Endpoint::from(std::net::SocketAddr::V6(resolver)),
+            Endpoint::from(std::net::SocketAddr::V6(addr(1))),
+        ])
+        .unwrap(),
+    });
+    cloud.handle_datagram(now, resolver, &encode(81, walk));
+    let (_, answers) = drain_to(&mut cloud, resolver);
+    let signed = answers.iter().any(|datagram| {
+        let packet = Packet::decode(datagram).unwrap();
+        let Message::Authority(fragment) = packet.message else {
+            return false;
+        };
+        fragment.acked_message_id() == 80
+            && AuthorityBuffer::decode(fragment.fragment()).is_ok_and(|buffer| buffer.cpa.is_some())
+    });
+    assert!(signed, "{answers:?}");
+}
+
+#[test]
 fn a_flooding_source_is_cut_to_its_rate_before_decoding() {
     let now = Instant::now();
     let (mut cloud, id) = publisher(now);

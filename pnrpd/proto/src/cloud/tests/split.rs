@@ -160,7 +160,10 @@ fn a_lone_node_asks_a_few_seeds_at_a_time_then_the_next() {
     let mut asked: Vec<SocketAddrV6> = later.clone();
     asked.sort();
     asked.dedup();
-    assert_eq!(asked, seeds, "the first three again, then the other three: {later:?}");
+    assert_eq!(
+        asked, seeds,
+        "the first three again, then the other three: {later:?}"
+    );
     // Every seed asked once this round: no more until the next round.
     cloud.handle_timeout(now + Duration::from_secs(5));
     assert!(solicited(drain(&mut cloud)).is_empty());
