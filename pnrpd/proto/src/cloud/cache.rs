@@ -48,10 +48,11 @@ pub struct CacheEntry {
     pub last_seen: Instant,
 }
 
-/// Where an entry sits for one anchor.
+/// Where an entry sits for one anchor (by its index in the anchors: the key stays small, and
+/// a change of anchors re-files everything anyway).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Slot {
-    anchor: PnrpId,
+    anchor: u16,
     level: u8,
     slot: u8,
 }
@@ -61,8 +62,6 @@ struct Slot {
 pub struct RouteCache {
     entries: BTreeMap<PnrpId, CacheEntry>,
     slots: HashMap<Slot, PnrpId>,
-    /// How many slots each entry holds (an entry may hold one per anchor).
-    held: HashMap<PnrpId, usize>,
     anchors: Vec<PnrpId>,
 }
 
@@ -126,7 +125,6 @@ impl RouteCache {
     pub fn set_anchors(&mut self, anchors: Vec<PnrpId>) {
         let entries: Vec<CacheEntry> = std::mem::take(&mut self.entries).into_values().collect();
         self.slots.clear();
-        self.held.clear();
         self.anchors = anchors;
         for entry in entries {
             self.insert(entry);
@@ -203,9 +201,7 @@ impl RouteCache {
     /// Forgets an entry (it failed to answer, or was revoked).
     pub fn remove(&mut self, id: &PnrpId) -> Option<CacheEntry> {
         let removed = self.entries.remove(id)?;
-        if self.held.remove(id).is_some() {
-            self.slots.retain(|_, held| held != id);
-        }
+        self.slots.retain(|_, holder| holder != id);
         // Freed slots are refilled by entries that were only kept as leaves.
         let leftovers: Vec<PnrpId> = self.entries.keys().copied().collect();
         for other in leftovers {
@@ -214,19 +210,26 @@ impl RouteCache {
         Some(removed)
     }
 
-    fn claim_slots(&mut self, id: &PnrpId) {
-        for index in 0..self.anchors.len() {
-            let anchor = self.anchors[index];
-            if let Some((level, slot)) = place(&anchor, id) {
-                if let std::collections::hash_map::Entry::Vacant(vacant) = self.slots.entry(Slot {
-                    anchor,
+    /// The slot of `id` around each anchor (none around the anchor itself).
+    fn slots_of(&self, id: &PnrpId) -> impl Iterator<Item = Slot> + '_ {
+        let id = *id;
+        self.anchors
+            .iter()
+            .enumerate()
+            .filter_map(move |(index, anchor)| {
+                let (level, slot) = place(anchor, &id)?;
+                Some(Slot {
+                    anchor: index as u16,
                     level,
                     slot,
-                }) {
-                    vacant.insert(*id);
-                    *self.held.entry(*id).or_default() += 1;
-                }
-            }
+                })
+            })
+    }
+
+    fn claim_slots(&mut self, id: &PnrpId) {
+        let slots: Vec<Slot> = self.slots_of(id).collect();
+        for slot in slots {
+            self.slots.entry(slot).or_insert(*id);
         }
     }
 
@@ -234,16 +237,8 @@ impl RouteCache {
     /// than [`STALE`] before; a displaced holder left with no slot and no leaf place leaves.
     fn replace_stale(&mut self, id: &PnrpId, seen: Instant) {
         let mut displaced = Vec::new();
-        for index in 0..self.anchors.len() {
-            let anchor = self.anchors[index];
-            let Some((level, slot)) = place(&anchor, id) else {
-                continue;
-            };
-            let key = Slot {
-                anchor,
-                level,
-                slot,
-            };
+        let slots: Vec<Slot> = self.slots_of(id).collect();
+        for key in slots {
             let Some(holder) = self.slots.get(&key).copied() else {
                 continue;
             };
@@ -253,25 +248,19 @@ impl RouteCache {
                 .is_some_and(|entry| seen.saturating_duration_since(entry.last_seen) > STALE);
             if stale {
                 self.slots.insert(key, *id);
-                *self.held.entry(*id).or_default() += 1;
-                if let Some(count) = self.held.get_mut(&holder) {
-                    *count -= 1;
-                    if *count == 0 {
-                        self.held.remove(&holder);
-                        displaced.push(holder);
-                    }
-                }
+                displaced.push(holder);
             }
         }
         for holder in displaced {
-            if !self.in_any_leaf_set(&holder) {
+            if !self.holds_slot(&holder) && !self.in_any_leaf_set(&holder) {
                 self.entries.remove(&holder);
             }
         }
     }
 
+    /// Whether `id` holds a slot (a scan: a cache holds a few dozen slots).
     fn holds_slot(&self, id: &PnrpId) -> bool {
-        self.held.contains_key(id)
+        self.slots.values().any(|holder| holder == id)
     }
 
     /// A newcomer in a leaf set pushes the old 5th closest out of it; that one leaves unless it
@@ -364,22 +353,12 @@ impl RouteCache {
         if self.entries.contains_key(id) || self.would_be_leaf(id) {
             return true;
         }
-        self.anchors.iter().any(|anchor| {
-            let Some((level, slot)) = place(anchor, id) else {
-                return false;
-            };
-            let key = Slot {
-                anchor: *anchor,
-                level,
-                slot,
-            };
-            match self.slots.get(&key) {
-                None => true,
-                Some(holder) => self
-                    .entries
-                    .get(holder)
-                    .is_some_and(|entry| now.saturating_duration_since(entry.last_seen) > STALE),
-            }
+        self.slots_of(id).any(|key| match self.slots.get(&key) {
+            None => true,
+            Some(holder) => self
+                .entries
+                .get(holder)
+                .is_some_and(|entry| now.saturating_duration_since(entry.last_seen) > STALE),
         })
     }
 

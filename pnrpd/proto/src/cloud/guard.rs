@@ -27,6 +27,9 @@ pub const BURST: u32 = 200;
 pub const AMPLIFICATION: u64 = 3;
 /// How long a proof of return routability holds.
 pub const PROOF_LIFETIME: Duration = Duration::from_secs(600);
+/// A source silent this long is forgotten: its bucket is full again, and its budget starts over
+/// from nothing (three times what it sends next), which gives it nothing it could not earn anew.
+pub const IDLE: Duration = Duration::from_secs(60);
 
 /// A map of at most `limit` entries: two generations, the older dropped whole when the newer is
 /// full. An approximate LRU in O(1) per operation, so that a flood of forged keys costs bounded
@@ -61,6 +64,14 @@ impl<K: Eq + Hash + Copy, V> Generations<K, V> {
     /// The value of `key`, if still held.
     pub fn get(&self, key: &K) -> Option<&V> {
         self.current.get(key).or_else(|| self.previous.get(key))
+    }
+
+    /// Keeps only the entries `keep` accepts, and gives back memory the maps no longer need.
+    pub fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
+        for map in [&mut self.current, &mut self.previous] {
+            map.retain(|_, value| keep(value));
+            map.shrink_to_fit();
+        }
     }
 
     /// The entry for `key`, moved to the newer generation, created by `make` if absent.
@@ -160,6 +171,14 @@ impl Guard {
             }
             Some(_) => false,
         }
+    }
+
+    /// Forgets sources idle for [`IDLE`] and expired proofs (the maintenance round calls it):
+    /// the tables hold the peers of the last minute, not every peer ever heard.
+    pub fn prune(&mut self, now: Instant) {
+        self.sources
+            .retain(|source| now.saturating_duration_since(source.refilled) < IDLE);
+        self.proven.retain(|until| *until > now);
     }
 
     /// Sources tracked (rate and budget), for tests.

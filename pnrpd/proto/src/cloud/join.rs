@@ -36,7 +36,7 @@ const MAX_SSDP_TARGETS: u32 = 5;
 #[derive(Debug)]
 pub(super) struct Conversation {
     hashed_nonce: [u8; 20],
-    expires: Instant,
+    pub(super) expires: Instant,
     /// The joiner's PNRP ID, from its SOLICIT's route entry: the Validate ID of the FLOODs that
     /// answer its REQUEST (zero for a joiner that publishes nothing).
     joiner: PnrpId,

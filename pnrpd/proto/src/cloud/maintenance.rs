@@ -25,6 +25,7 @@ const STALE_CHECKS: usize = 2;
 
 impl Cloud {
     pub(super) fn maintain(&mut self, now: Instant) {
+        self.tidy(now);
         if self.local_endpoints.is_empty() {
             return;
         }
@@ -47,6 +48,21 @@ impl Cloud {
         if let Some(target) = self.widest_gap_middle() {
             self.start_resolve(now, target, ResolveCriteria::None, Goal::Balance, None);
         }
+    }
+
+    /// Drops what no longer matters (idle sources, old sends, expired conversations and held
+    /// INQUIREs) and gives back the memory bursts left behind: a simulator holds 10^5 nodes.
+    fn tidy(&mut self, now: Instant) {
+        self.guard.prune(now);
+        self.contacts.prune(now);
+        self.conversations
+            .retain(|_, conversation| conversation.expires > now);
+        self.conversations.shrink_to_fit();
+        self.deferred.retain(|deferred| deferred.expires > now);
+        self.deferred.shrink_to_fit();
+        self.resolves.shrink_to_fit();
+        self.transmits.shrink_to_fit();
+        self.events.shrink_to_fit();
     }
 
     /// Asks cached nodes whether they are alive (an INQUIRE for their own ID, from the side

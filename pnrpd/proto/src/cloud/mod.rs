@@ -218,11 +218,13 @@ pub struct Cloud {
     cache: RouteCache,
     /// The cache's anchor while we publish nothing: a random ID of our own.
     anchor: PnrpId,
-    locals: BTreeMap<PnrpId, Local>,
+    /// Boxed: a map's node reserves room for several values, and most nodes publish one name.
+    locals: BTreeMap<PnrpId, Box<Local>>,
     requests: Requests,
     /// Synchronizations others opened with us (join, answering side).
     conversations: HashMap<SocketAddrV6, Conversation>,
-    resolves: HashMap<ResolveId, Resolve>,
+    /// Boxed, for the same reason: the map keeps its capacity between resolves.
+    resolves: HashMap<ResolveId, Box<Resolve>>,
     next_resolve: ResolveId,
     reassembly: Reassembly,
     transmits: VecDeque<Transmit>,

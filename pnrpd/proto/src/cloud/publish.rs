@@ -84,12 +84,12 @@ impl Cloud {
         let id = PnrpId::new(P2pId::of(&publication.name), location);
         self.locals.insert(
             id,
-            Local {
+            Box::new(Local {
                 publication,
                 id,
                 not_after_unix,
                 announced: Announce::No,
-            },
+            }),
         );
         self.refresh_anchors();
         self.announce(now);

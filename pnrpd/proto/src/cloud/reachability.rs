@@ -50,6 +50,18 @@ impl Contacts {
         self.sent.push_back((key(peer), now));
     }
 
+    /// Forgets sends older than a pinhole's lifetime (they no longer count).
+    pub fn prune(&mut self, now: Instant) {
+        while self
+            .sent
+            .front()
+            .is_some_and(|(_, at)| now.saturating_duration_since(*at) >= PINHOLE)
+        {
+            self.sent.pop_front();
+        }
+        self.sent.shrink_to_fit();
+    }
+
     /// Whether we sent to `peer` within a pinhole's lifetime before `now`.
     pub fn recent(&self, peer: &SocketAddrV6, now: Instant) -> bool {
         let key = key(peer);

@@ -134,7 +134,8 @@ pub(crate) enum Expired {
 /// every time.
 #[derive(Debug, Default)]
 pub(crate) struct Requests {
-    entries: BTreeMap<u32, Outstanding>,
+    /// Boxed: a map's node reserves room for several values.
+    entries: BTreeMap<u32, Box<Outstanding>>,
 }
 
 impl Requests {
@@ -154,14 +155,14 @@ impl Requests {
     ) {
         self.entries.insert(
             message_id,
-            Outstanding {
+            Box::new(Outstanding {
                 to,
                 bytes,
                 side: purpose.leaves_from_side(),
                 sends_left: RETRIES,
                 due: now + RETRANSMIT,
                 purpose,
-            },
+            }),
         );
     }
 

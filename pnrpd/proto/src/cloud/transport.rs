@@ -33,7 +33,7 @@ pub(super) struct Deferred {
     side: bool,
     message_id: u32,
     inquire: Inquire,
-    expires: Instant,
+    pub(super) expires: Instant,
     /// The budget its answer needs (`u64::MAX`: fragmented, so only a proof will do).
     needed: u64,
 }

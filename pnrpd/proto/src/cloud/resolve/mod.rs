@@ -117,7 +117,7 @@ impl Cloud {
         let id = self.next_resolve;
         self.next_resolve = self.next_resolve.wrapping_add(1);
         let actions = resolve.start();
-        self.resolves.insert(id, resolve);
+        self.resolves.insert(id, Box::new(resolve));
         self.run(now, id, actions);
     }
 
