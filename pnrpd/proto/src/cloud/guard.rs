@@ -201,6 +201,20 @@ mod tests {
     }
 
     #[test]
+    fn idle_sources_and_expired_proofs_are_forgotten() {
+        let mut guard = Guard::default();
+        let now = Instant::now();
+        guard.admit(now, &address(1), 100);
+        guard.admit(now + IDLE / 2, &address(2), 100);
+        guard.prove(now, &address(3));
+        guard.prune(now + IDLE);
+        assert_eq!(guard.tracked(), 1, "the source heard within the minute stays");
+        assert_eq!(guard.proven_count(), 1, "the proof still holds");
+        guard.prune(now + PROOF_LIFETIME);
+        assert_eq!((guard.tracked(), guard.proven_count()), (0, 0));
+    }
+
+    #[test]
     fn the_bucket_holds_a_burst_then_refills_at_the_rate() {
         let mut guard = Guard::default();
         let now = Instant::now();
