@@ -22,7 +22,7 @@ packages=(
     iproute2:ip iputils-ping:ping util-linux:unshare util-linux:setpriv mount:mount
     libc-bin:getent coreutils:timeout valgrind:valgrind python3:python3 shellcheck:shellcheck
     tshark:tshark libwireshark-dev:- libglib2.0-dev:- gcc:gcc pkg-config:pkg-config
-    dpkg-dev:dpkg-source patch:patch xz-utils:xz diffutils:cmp
+    dpkg-dev:dpkg-source patch:patch xz-utils:xz diffutils:cmp iptables:ip6tables
 )
 
 fail() {

@@ -4,6 +4,8 @@
 # "N passed, M failed". The scenario (cloud-hosts.sh, attack-hosts.sh, hostile-flood.sh) sets
 # `multicall`, `libdir` and `prefix` (e.g. fd71) first and runs inside private mount and network namespaces, so that every host namespace hangs off a
 # private network, never off the machine's.
+# The living-*.sh scenarios source it too; add_lan and add_router make more LANs (bridges) and
+# a router namespace between them, cut_link and heal_link pull its cable and plug it back.
 
 passed=0 failed=0
 work=$(mktemp -d /tmp/pnrp-hosts.XXXXXX)
@@ -125,4 +127,67 @@ until_ok() {
         [ "$(date +%s)" -ge "$deadline" ] && return 1
         sleep 0.5
     done
+}
+
+# add_host BRIDGE PREFIX HOST: host hHOST on BRIDGE (made by make_hosts or add_lan) at
+# PREFIX::HOST/64, like make_hosts' hosts.
+add_host() {
+    local bridge=$1 lan_prefix=$2 host=$3
+    ip netns add "h$host"
+    ip link add "v$host" type veth peer name "e$host"
+    ip link set "e$host" netns "h$host"
+    ip link set "v$host" master "$bridge" up
+    ip -n "h$host" link set lo up
+    ip -n "h$host" link set "e$host" up
+    ip -n "h$host" addr add "$lan_prefix::$host/64" dev "e$host" nodad
+}
+
+# add_lan BRIDGE PREFIX HOST...: one more LAN (after make_hosts, which makes br0 and the shared
+# files): a new bridge BRIDGE with hosts hHOST… at PREFIX::HOST/64. Without a router (add_router)
+# it reaches no other LAN.
+add_lan() {
+    local bridge=$1 lan_prefix=$2 host
+    shift 2
+    ip link add "$bridge" type bridge
+    ip link set "$bridge" up
+    for host in "$@"; do add_host "$bridge" "$lan_prefix" "$host"; done
+}
+
+# add_router NAME BRIDGE:PREFIX…: a router namespace NAME with a leg on each bridge, at
+# PREFIX::ff/64, forwarding IPv6 between them; every host then on one of those bridges routes
+# through it by default. The leg on BRIDGE is NAME-BRIDGE inside NAME; its peer on the bridge,
+# NAME-BRIDGE-p, is what cut_link takes down.
+add_router() {
+    local router=$1 leg bridge lan_prefix host
+    shift
+    ip netns add "$router"
+    ip -n "$router" link set lo up
+    ip netns exec "$router" sh -c 'echo 1 >/proc/sys/net/ipv6/conf/all/forwarding'
+    for leg in "$@"; do
+        bridge=${leg%%:*} lan_prefix=${leg#*:}
+        ip link add "$router-$bridge-p" type veth peer name "$router-$bridge"
+        ip link set "$router-$bridge" netns "$router"
+        ip link set "$router-$bridge-p" master "$bridge" up
+        ip -n "$router" link set "$router-$bridge" up
+        ip -n "$router" addr add "$lan_prefix::ff/64" dev "$router-$bridge" nodad
+        # The hosts' ends on the bridge are v<host>.
+        for host in $(ip -o link show master "$bridge" | sed -n 's/^[0-9]*: v\([0-9]*\)@.*/\1/p'); do
+            ip -n "h$host" -6 route replace default via "$lan_prefix::ff" dev "e$host"
+        done
+    done
+}
+
+# cut_link ROUTER BRIDGE / heal_link ROUTER BRIDGE: unplug and plug back the router's leg on
+# BRIDGE. The bridge's end goes down, so the router's interface loses its carrier but keeps its
+# address and routes (an administrative down inside the router would flush them): what a pulled
+# cable does. Nothing crosses until heal_link.
+cut_link() { ip link set "$1-$2-p" down; }
+heal_link() { ip link set "$1-$2-p" up; }
+
+# now_ms: the time, in milliseconds since the epoch. elapsed_since MS: the seconds since MS (a
+# now_ms), with one decimal, for `figure:` lines.
+now_ms() { date +%s%3N; }
+elapsed_since() {
+    local ms=$(($(now_ms) - $1))
+    printf '%d.%d' $((ms / 1000)) $((ms % 1000 / 100))
 }

@@ -319,8 +319,12 @@ impl Network {
     pub fn flush(&mut self, engine: &mut Engine) {
         while let Some((_, Transmit { to, bytes, side })) = engine.poll_transmit() {
             let source = self.reached.get(&to).copied();
-            // UDP may drop; PNRP retransmits what matters.
-            if crate::udp::send_from(self.socket(side), &bytes, to, source).is_err() {
+            let socket = self.socket(side);
+            // UDP may drop; PNRP retransmits what matters. A source address the machine lost
+            // (its prefix changed) makes the send fail: the kernel chooses one instead.
+            let sent = crate::udp::send_from(socket, &bytes, to, source).is_ok()
+                || (source.is_some() && crate::udp::send_from(socket, &bytes, to, None).is_ok());
+            if !sent {
                 self.send_failed += 1;
             }
         }
