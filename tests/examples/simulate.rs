@@ -1,51 +1,197 @@
-//! Simulates a PNRP cloud and prints its figures: resolves, hops (median and p99), messages per
-//! lookup. `cargo run --release -p pnrp-tests --example simulate -- --nodes 10000 [--lookups 1000]
-//! [--churn 0.1] [--loss 0.01] [--seed 1]`.
+//! Simulates a PNRP cloud and prints its figures (`tests/src/scenario/`, `tests/src/sim.rs`).
+//!
+//! ```text
+//! cargo run --release -p pnrp-tests --example simulate -- [options] [--json]
+//! ```
+//!
+//! Options (times in simulated seconds):
+//!
+//! | option | default | what |
+//! |---|---|---|
+//! | `--nodes N` | 10000 | nodes; under continuous churn, the population kept |
+//! | `--lookups L` | 1000 | resolves (all at once, or spread over the steady phase) |
+//! | `--churn F` | 0 | share of nodes killed after the warm-up, without unregistering |
+//! | `--loss F` | 0 | datagram loss |
+//! | `--seed S` | 1 | seeds every random choice: same options and seed, same figures |
+//! | `--rtt lan\|internet` | lan | `lan`: 5–40 ms one way, uniform per datagram; `internet`: median RTT ≈ 100 ms, heavy tail (p99 ≈ 400 ms, p99.9 < 1.5 s), stable per pair of hosts |
+//! | `--join-rate R` | 200 | nodes joining per second while the cloud forms |
+//! | `--warmup SECS` | 60 | maintenance after the last join |
+//! | `--quiet SECS` | 60 | the quiet window that measures maintenance traffic (a multiple of 60 s, the maintenance period) |
+//! | `--session-median SECS` | – | continuous churn: sessions Weibull (shape 0.5) of this median, Poisson arrivals keeping the population at N; implies a steady phase |
+//! | `--graceful F` | 0.5 | share of departures that leave cleanly (`Cloud::leave`, down once settled or after 3 s); the rest vanish |
+//! | `--duration SECS` | 600 | length of the steady phase (with `--partition`: 60 + cut + 600) |
+//! | `--lookup-rate R` | L / duration (with `--partition`, at least 20) | resolves per second in the steady phase (then `--lookups` is ignored) |
+//! | `--unreachable F` | 0 | share of nodes behind stateful firewalls (a pinhole per 5-tuple, 30 s after the last send) |
+//! | `--partition SECS` | – | 60 s into the steady phase, the cloud is cut in two halves (by node) for SECS, then healed |
+//! | `--threads T` | all cores | threads handling hosts (the figures do not depend on it) |
+//! | `--json` | | print one JSON object instead of a summary line |
+//! | `--verbose` | | progress of each phase on standard error |
+//! | `--census` | | count the datagrams delivered by kind of message in each phase (`census` in the JSON: per join, per node and minute, per lookup) |
+//!
+//! The run: N nodes join (each through three earlier reachable nodes, each publishing
+//! `0.node-<i>`), the warm-up, `--churn`, a quiet window, then the lookups. Without a steady
+//! phase, the L lookups start at once (random live names from random live nodes) and get 20 s.
+//! With one (`--duration`, `--session-median` or `--partition`), lookups start at a steady rate
+//! throughout it while nodes arrive and leave, then 20 s pass for the last answers. A steady
+//! lookup asks for the name of a live node registered at least 10 s before that stays at least
+//! 10 s more, from a live node that stays at least 20 s more.
+//!
+//! JSON fields (besides the options):
+//! - `asked`, `resolved`, `success`: lookups of reachable publishers' names, those answered
+//!   within 20 s with the publisher's address, and the ratio. `unanswered` (no answer in 20 s),
+//!   `not_found` (answered empty), `wrong` (answered without the publisher's address).
+//! - `hops_p50`, `hops_p99`, `hops_max`: LOOKUPs before the INQUIRE to the publisher, of the
+//!   successful lookups. `latency_ms_p50`, `latency_ms_p99`: from the resolve to its answer.
+//! - `messages_per_lookup`: datagrams during the 20 s of lookups less those of the first 20 s of
+//!   the quiet window (one maintenance period of 60 s before: the same rounds fall in both),
+//!   per lookup (lookups all at once only; `null` otherwise).
+//! - `maintenance_bytes_per_node_s`, `maintenance_messages_per_node_s`: what each node sends per
+//!   second of the quiet window (no lookups, no churn). `steady_bytes_per_node_s`: the same over
+//!   the steady phase, lookups and churn included.
+//! - `heal_s` (with `--partition`): how long after the heal the cloud is whole again. Lookups
+//!   are grouped by start time into 10 s windows from the heal; `heal_s` is the start, in
+//!   seconds after the heal, of the earliest window W such that, from W to the end of every
+//!   later window, the cross-half lookups (asker and publisher in different halves) started
+//!   since W succeeded at least 99 % of the time; `null` if no window qualifies. (An isolated
+//!   failure long after the heal is absorbed by the successes before it; failures soon after a
+//!   window push the heal past it.) A partition run looks names up at 20 per second unless told
+//!   otherwise (`--lookup-rate`), about 100 cross-half lookups per window. `windows`: every 10 s
+//!   window of the steady phase, `start_s` relative to the heal (or to the start of the steady
+//!   phase without a partition): `asked`, `resolved`, `cross_asked`, `cross_resolved`.
+//! - With `--unreachable`: `reachable_success` (reachable askers) and `unreachable_success`
+//!   (firewalled askers), both for reachable publishers' names; `unreachable_askers`;
+//!   `unreachable_targets_asked` and `_resolved` (firewalled publishers' names, not expected to
+//!   resolve, not in `asked`). `reachability`: what `Cloud::reachability()` says at the end, for
+//!   open and firewalled nodes.
+//! - `arrivals`, `departures_graceful`, `departures_abrupt`, `population_min`/`_max` (steady
+//!   phase), `live_at_end`, `estimated_size_p50` (`Cloud::estimated_size` over live nodes),
+//!   `cache_entries_mean`, `counters` (summed over live nodes), `datagrams_sent`/`_dropped`/
+//!   `_blocked` (by firewalls), `events` (deliveries and timers simulated), `simulated_s`.
+//! - `wall_s`, `peak_rss_kib` (`VmHWM`): the only fields that differ from one run to the next.
+//!
+//! The scenario set (bench/simulate.sh runs them into docs/figures/):
+//! - `--nodes 100000 --rtt internet` (hops, time and memory at scale)
+//! - `--nodes 10000 --rtt internet` (messages per lookup, maintenance bytes)
+//! - `--nodes 5000 --rtt internet --session-median 3600 --duration 7200 --loss 0.01`
+//! - `--nodes 5000 --rtt internet --session-median 300 --duration 1800`
+//! - `--nodes 5000 --rtt internet --unreachable 0.3 --duration 600`
+//! - `--nodes 5000 --rtt internet --partition 600`
 
-use pnrp_tests::scenario::{run, Scenario};
+use std::time::Duration;
+
+use pnrp_tests::scenario::{peak_rss_kib, run, Json, Rtt, Scenario};
 
 fn main() {
     let mut scenario = Scenario {
         nodes: 10_000,
         lookups: 1000,
-        churn: 0.0,
-        loss: 0.0,
-        seed: 1,
+        threads: std::thread::available_parallelism().map_or(1, usize::from),
+        ..Scenario::default()
     };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    for pair in args.chunks(2) {
-        let value = pair.get(1).map(String::as_str).unwrap_or("");
+    let mut json = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "--json" => {
+                json = true;
+                continue;
+            }
+            "--verbose" => {
+                scenario.verbose = true;
+                continue;
+            }
+            "--census" => {
+                scenario.census = true;
+                continue;
+            }
+            _ => {}
+        }
+        let value = args.next().unwrap_or_default();
         let bad = || -> ! {
-            eprintln!("simulate: {} needs a number, got {value:?}", pair[0]);
+            eprintln!("simulate: {flag} needs a number, got {value:?}");
             std::process::exit(2)
         };
-        match pair[0].as_str() {
+        let number = || -> f64 {
+            value
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .unwrap_or_else(|| bad())
+        };
+        let share = || -> f64 {
+            let value = number();
+            if value > 1.0 {
+                bad()
+            }
+            value
+        };
+        let seconds = || Duration::from_secs_f64(number());
+        match flag.as_str() {
             "--nodes" => scenario.nodes = value.parse().unwrap_or_else(|_| bad()),
             "--lookups" => scenario.lookups = value.parse().unwrap_or_else(|_| bad()),
-            "--churn" => scenario.churn = value.parse().unwrap_or_else(|_| bad()),
-            "--loss" => scenario.loss = value.parse().unwrap_or_else(|_| bad()),
+            "--churn" => scenario.churn = share(),
+            "--loss" => scenario.loss = share(),
             "--seed" => scenario.seed = value.parse().unwrap_or_else(|_| bad()),
+            "--rtt" => {
+                scenario.rtt = match value.as_str() {
+                    "lan" => Rtt::Lan,
+                    "internet" => Rtt::Internet,
+                    _ => {
+                        eprintln!("simulate: --rtt is lan or internet, got {value:?}");
+                        std::process::exit(2)
+                    }
+                }
+            }
+            "--join-rate" => scenario.join_rate = number(),
+            "--warmup" => scenario.warmup = seconds(),
+            "--quiet" => scenario.quiet = seconds(),
+            "--session-median" => scenario.session_median = Some(seconds()),
+            "--graceful" => scenario.graceful = share(),
+            "--duration" => scenario.duration = Some(seconds()),
+            "--lookup-rate" => scenario.lookup_rate = Some(number()),
+            "--unreachable" => scenario.unreachable = share(),
+            "--partition" => scenario.partition = Some(seconds()),
+            "--threads" => scenario.threads = value.parse().unwrap_or_else(|_| bad()),
             other => {
-                eprintln!("simulate: unknown option {other}");
+                eprintln!("simulate: unknown option {other} (see the documentation of tests/examples/simulate.rs)");
                 std::process::exit(2)
             }
         }
     }
     let started = std::time::Instant::now();
     let outcome = run(&scenario);
+    let mut report = outcome.report.clone();
+    report.set("wall_s", started.elapsed().as_secs_f64().into());
+    report.set("peak_rss_kib", peak_rss_kib().into());
+    if json {
+        println!("{}", report.pretty());
+        return;
+    }
+    let figure = |name: &str| match report.get(name) {
+        Some(Json::Num(value)) => format!("{value:.1}"),
+        Some(other) => other.to_string(),
+        None => "null".into(),
+    };
     println!(
-        "nodes {}  churn {:.0}%  loss {:.1}%  resolved {}/{} ({:.1}%)  hops median {} p99 {}  \
-         log10(N) {:.2}  messages/lookup {:.1}  wall {:.0}s",
+        "nodes {}  churn {:.0}%  loss {:.1}%  rtt {:?}  resolved {}/{} ({:.1}%)  hops median {} \
+         p99 {}  log10(N) {:.2}  latency p50 {} ms p99 {} ms  messages/lookup {}  \
+         maintenance {} B/node/s  heal {} s  wall {:.0}s  peak RSS {} MiB",
         scenario.nodes,
         scenario.churn * 100.0,
         scenario.loss * 100.0,
+        scenario.rtt,
         outcome.resolved,
         outcome.asked,
-        100.0 * outcome.resolved as f64 / outcome.asked.max(1) as f64,
-        outcome.hops_at(0.5),
-        outcome.hops_at(0.99),
+        100.0 * outcome.success(),
+        figure("hops_p50"),
+        figure("hops_p99"),
         (scenario.nodes as f64).log10(),
-        outcome.messages_per_lookup,
-        started.elapsed().as_secs_f64()
+        figure("latency_ms_p50"),
+        figure("latency_ms_p99"),
+        figure("messages_per_lookup"),
+        figure("maintenance_bytes_per_node_s"),
+        figure("heal_s"),
+        started.elapsed().as_secs_f64(),
+        peak_rss_kib().map_or(0, |kib| kib / 1024),
     );
 }

@@ -2,7 +2,9 @@
 //! does not depend on it.
 //!
 //! Layout:
-//! - [`sim`] — a deterministic simulated network for many sans-IO nodes.
+//! - [`sim`] — a deterministic simulated network for many sans-IO nodes: latency models,
+//!   loss, partitions, stateful firewalls, side ports.
+//! - [`churn`] — continuous churn: Weibull sessions, Poisson arrivals.
 //! - [`scenario`] — whole simulated clouds on it: small ones for tests, large ones with figures.
 //! - [`attacker`] — a hostile cloud node that tries to take a secured name, and the `attacker`
 //!   program that runs it over UDP in the namespace scenario.
@@ -22,6 +24,7 @@
 //! nothing is skipped.
 
 pub mod attacker;
+pub mod churn;
 pub mod fake_daemon;
 pub mod gai;
 pub mod harness;

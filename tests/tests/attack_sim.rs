@@ -12,7 +12,7 @@ use pnrp_proto::wire::{AppEndpoint, CpaPublicKey};
 use pnrp_shared::{Authority, PeerName};
 use pnrp_tests::attacker::{AttackConfig, Attacker};
 use pnrp_tests::scenario::{small_cloud_config, small_cloud_node, SimNode};
-use pnrp_tests::sim::{Conditions, Host, Network};
+use pnrp_tests::sim::{Conditions, Host, Network, Transmit};
 
 const HONEST: usize = 12;
 const PUBLISHER: usize = 3;
@@ -43,6 +43,18 @@ impl Host for Participant {
             Participant::Hostile(_, address) => *address,
         }
     }
+    fn side_address(&self) -> Option<SocketAddrV6> {
+        match self {
+            Participant::Honest(node) => node.side_address(),
+            Participant::Hostile(..) => None,
+        }
+    }
+    fn handle_side_datagram(&mut self, now: Instant, from: SocketAddrV6, bytes: &[u8]) {
+        match self {
+            Participant::Honest(node) => node.handle_side_datagram(now, from, bytes),
+            Participant::Hostile(attacker, _) => attacker.handle_datagram(now, from, bytes),
+        }
+    }
     fn handle_datagram(&mut self, now: Instant, from: SocketAddrV6, bytes: &[u8]) {
         match self {
             Participant::Honest(node) => node.handle_datagram(now, from, bytes),
@@ -55,10 +67,17 @@ impl Host for Participant {
             Participant::Hostile(attacker, _) => attacker.handle_timeout(now),
         }
     }
-    fn poll_transmit(&mut self) -> Option<(SocketAddrV6, Vec<u8>)> {
+    fn poll_transmit(&mut self) -> Option<Transmit> {
         match self {
             Participant::Honest(node) => node.poll_transmit(),
-            Participant::Hostile(attacker, _) => attacker.poll_transmit(),
+            // The attacker has one port: what its cloud sends from the side port leaves from it.
+            Participant::Hostile(attacker, _) => {
+                attacker.poll_transmit().map(|(to, bytes)| Transmit {
+                    to,
+                    bytes,
+                    side: false,
+                })
+            }
         }
     }
     fn poll_timeout(&self) -> Option<Instant> {

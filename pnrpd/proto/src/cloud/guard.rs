@@ -208,7 +208,11 @@ mod tests {
         guard.admit(now + IDLE / 2, &address(2), 100);
         guard.prove(now, &address(3));
         guard.prune(now + IDLE);
-        assert_eq!(guard.tracked(), 1, "the source heard within the minute stays");
+        assert_eq!(
+            guard.tracked(),
+            1,
+            "the source heard within the minute stays"
+        );
         assert_eq!(guard.proven_count(), 1, "the proof still holds");
         guard.prune(now + PROOF_LIFETIME);
         assert_eq!((guard.tracked(), guard.proven_count()), (0, 0));
