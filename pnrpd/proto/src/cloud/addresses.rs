@@ -13,16 +13,21 @@ pub(super) fn prefer(candidates: &mut [SocketAddrV6], ours: &[SocketAddrV6]) {
     candidates.sort_by_key(|candidate| {
         let destination = candidate.ip();
         let scope = scope(destination);
+        let (precedence, label) = policy(destination);
+        // The source the kernel would pick (RFC 6724 §5, reduced): of the destination's scope,
+        // of its label if we have one, sharing the longest prefix.
         let source = ours
             .iter()
             .map(|own| own.ip())
             .filter(|own| self::scope(own) == scope)
-            .max_by_key(|own| common_prefix(own, destination));
+            .max_by_key(|own| (policy(own).1 == label, common_prefix(own, destination)));
         (
             // Rule 2: a destination we have a source of its scope for.
             source.is_none(),
-            // Rule 6: higher precedence (the default policy table).
-            std::cmp::Reverse(precedence(destination)),
+            // Rule 5: a source of the destination's label (a ULA-only node tries ULAs first).
+            source.is_none_or(|own| policy(own).1 != label),
+            // Rule 6: higher precedence.
+            std::cmp::Reverse(precedence),
             // Rule 8: smaller scope.
             scope,
             // Rule 9: the longest prefix shared with our source.
@@ -40,24 +45,28 @@ fn scope(address: &Ipv6Addr) -> u8 {
     }
 }
 
-/// The precedence of RFC 6724's default policy table (§2.1).
-fn precedence(address: &Ipv6Addr) -> u8 {
+/// Precedence and label in RFC 6724's default policy table (§2.1).
+fn policy(address: &Ipv6Addr) -> (u8, u8) {
     let segments = address.segments();
     let octets = address.octets();
     if address.is_loopback() {
-        50
+        (50, 0)
     } else if segments[..5] == [0; 5] && segments[5] == 0xffff {
-        35
+        (35, 4)
     } else if segments[0] == 0x2002 {
-        30
+        (30, 2)
     } else if segments[0] == 0x2001 && segments[1] == 0 {
-        5
+        (5, 5)
     } else if octets[0] & 0xfe == 0xfc {
-        3
-    } else if segments[..6] == [0; 6] || segments[0] & 0xffc0 == 0xfec0 || segments[0] == 0x3ffe {
-        1
+        (3, 13)
+    } else if segments[..6] == [0; 6] {
+        (1, 3)
+    } else if segments[0] & 0xffc0 == 0xfec0 {
+        (1, 11)
+    } else if segments[0] == 0x3ffe {
+        (1, 12)
     } else {
-        40
+        (40, 1)
     }
 }
 
@@ -101,6 +110,18 @@ mod tests {
                 at("fd00::1"),
             ]
         );
+    }
+
+    #[test]
+    fn a_ula_only_node_tries_the_peers_ula_first() {
+        // Rule 5: from a ULA source, a ULA destination (label 13) beats a global one (label 1),
+        // whatever their precedence.
+        let mut candidates = vec![at("2a01::1"), at("fd00::1")];
+        prefer(&mut candidates, &[at("fd00::9")]);
+        assert_eq!(candidates, vec![at("fd00::1"), at("2a01::1")]);
+        // With a global source too, the global destination comes first again (rule 6).
+        prefer(&mut candidates, &[at("fd00::9"), at("2a02::9")]);
+        assert_eq!(candidates, vec![at("2a01::1"), at("fd00::1")]);
     }
 
     #[test]

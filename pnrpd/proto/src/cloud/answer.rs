@@ -54,27 +54,34 @@ impl Cloud {
             }
             return;
         }
+        // What its signed answer took last time (at least the smallest there is).
+        let expected = self.locals[&inquire.validate_id].answer_len;
         if inquire.want_cpa
             && self
                 .guard
                 .budget(now, from.ip())
-                .is_some_and(|left| left < MIN_SIGNED_ANSWER)
+                .is_some_and(|left| left < expected)
         {
             // It cannot fit: no signature is spent on a sender that may be forged.
-            self.defer_inquire(now, from, message_id, inquire, MIN_SIGNED_ANSWER);
+            self.defer_inquire(now, from, message_id, inquire, expected);
             return;
         }
         let buffer = self.authority_for(now, &inquire);
+        let encoded = buffer.encode().len();
+        // The AUTHORITY's own header and fields around the buffer; fragmented, only a proof will do.
+        let needed = if encoded > FRAGMENT_LEN {
+            u64::MAX
+        } else {
+            encoded as u64 + 32
+        };
+        if inquire.want_cpa {
+            if let Some(local) = self.locals.get_mut(&inquire.validate_id) {
+                local.answer_len = needed.min(encoded as u64 + 32);
+            }
+        }
         if !self.answer_authority(now, from, message_id, &buffer) {
             // Too large for what an unproven sender earned: answered once it proves its address,
             // or once it sent enough to earn it (or when its retransmission finds it proven).
-            let encoded = buffer.encode().len();
-            let needed = if encoded > FRAGMENT_LEN {
-                u64::MAX
-            } else {
-                // The AUTHORITY's own header and fields around the buffer.
-                encoded as u64 + 32
-            };
             self.defer_inquire(now, from, message_id, inquire, needed);
         }
     }

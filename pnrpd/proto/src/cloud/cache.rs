@@ -157,10 +157,17 @@ impl RouteCache {
     }
 
     /// Offers an entry; returns whether the cache keeps it. A known ID is refreshed in place.
-    pub fn insert(&mut self, entry: CacheEntry) -> bool {
-        if self.anchors.contains(&entry.id) {
+    pub fn insert(&mut self, mut entry: CacheEntry) -> bool {
+        if self.anchors.contains(&entry.id) || entry.endpoints.is_empty() {
             return false;
         }
+        // Each endpoint once, in the given order (a repeated one would be tried again and again).
+        let mut seen = Vec::with_capacity(entry.endpoints.len());
+        entry.endpoints.retain(|endpoint| {
+            let new = !seen.contains(endpoint);
+            seen.push(*endpoint);
+            new
+        });
         // A refresh (same ID, same endpoints) needs no count; a newcomer is counted in one pass.
         let refresh = self
             .entries
@@ -343,6 +350,40 @@ impl RouteCache {
         })
     }
 
+    /// The middles of the empty slots of levels `0..=deepest`, around every anchor: where a
+    /// lookup would find the entries the cache lacks.
+    pub fn vacancies(&self, deepest: u8) -> Vec<PnrpId> {
+        let mut middles = Vec::new();
+        let mut span = half_ring();
+        for level in 0..=deepest.min(MAX_LEVEL - 1) {
+            let tenth = divide(&span, 10);
+            let half_tenth = divide(&tenth, 2);
+            for (index, anchor) in self.anchors.iter().enumerate() {
+                // A level's entries lie between a tenth of its span and its span: tenths 1 to 9.
+                let mut distance = tenth.wrapping_add(&half_tenth);
+                for tenths in 1..10u8 {
+                    for above in [false, true] {
+                        let slot = Slot {
+                            anchor: index as u16,
+                            level,
+                            slot: if above { 10 + tenths } else { tenths },
+                        };
+                        if !self.slots.contains_key(&slot) {
+                            middles.push(if above {
+                                anchor.wrapping_add(&distance)
+                            } else {
+                                anchor.wrapping_sub(&distance)
+                            });
+                        }
+                    }
+                    distance = distance.wrapping_add(&tenth);
+                }
+            }
+            span = tenth;
+        }
+        middles
+    }
+
     /// Whether an entry for `id`, not cached yet and proven alive at `now`, would be kept: it
     /// would join a leaf set, or take a slot that is free or held by a stale entry. Proving an
     /// entry costs an INQUIRE; one the cache would refuse is not worth it.
@@ -520,6 +561,25 @@ mod tests {
         assert_eq!(cache.closest(&target, |_| true).unwrap().id, second);
         assert!(!cache.insert(entry(anchor)), "never caches an anchor");
         assert_eq!(cache.spread(5).len(), 5);
+    }
+
+    #[test]
+    fn vacancies_are_the_middles_of_empty_slots() {
+        let anchor = id(0x10, 0);
+        let mut cache = RouteCache::new(vec![anchor]);
+        // Levels 0 and 1: 9 tenths on each side each.
+        let empty = cache.vacancies(1);
+        assert_eq!(empty.len(), 2 * 9 * 2);
+        for middle in &empty {
+            let (level, _) = place(&anchor, middle).unwrap();
+            assert!(level <= 1, "{middle} falls in level {level}");
+        }
+        // Filling one slot takes exactly its middle off the list.
+        assert!(cache.insert(entry(empty[5])));
+        let left = cache.vacancies(1);
+        assert_eq!(left.len(), empty.len() - 1);
+        assert!(!left.contains(&empty[5]));
+        assert!(cache.wants(&empty[6], Instant::now()));
     }
 
     #[test]

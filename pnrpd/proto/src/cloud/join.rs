@@ -266,6 +266,7 @@ impl Cloud {
         message: &SsdpMessage,
     ) -> Option<Vec<u8>> {
         let scope = self.config.discovery?;
+        self.now = now;
         match message {
             SsdpMessage::Search { scope: asked } if *asked == scope => {
                 if self.locals.is_empty() {

@@ -1,12 +1,13 @@
 //! The maintenance round (§3.1.2: every 15 seconds): rejoin when alone, re-publish before our
-//! CPAs expire, check that the nearest neighbours of our registrations still answer, and once a
-//! minute re-announce every registration and look up the middle of the widest gap of the cache
-//! to balance it (§3.2.6.2).
+//! CPAs expire, check that the neighbours of our registrations still answer, fill an empty slot
+//! of the cache where the cloud is dense enough to have a node (§3.2.6.2), and once a minute
+//! re-announce every registration.
 
 use std::net::SocketAddrV6;
 use std::time::{Duration, Instant};
 
 use pnrp_shared::PnrpId;
+use rand::Rng;
 
 use super::cache::{CacheEntry, LEAF_HALF};
 use super::requests::{Admission, Purpose};
@@ -37,6 +38,7 @@ impl Cloud {
         // §3.2.6.2: every maintenance round may test for a split.
         self.maybe_test_for_split(now);
         self.maintenance_round = self.maintenance_round.wrapping_add(1);
+        self.fill(now);
         if self.maintenance_round % ROUNDS_PER_BALANCE != 1 {
             return;
         }
@@ -45,7 +47,32 @@ impl Cloud {
         // announcement met a poor leaf set is otherwise known to few, for good.
         self.reannounce_all();
         self.announce(now);
-        if let Some(target) = self.widest_gap_middle() {
+    }
+
+    /// Looks up the middle of one empty slot of the cache (§3.2.6.2: resolving the IDs the cache
+    /// needs), at a level where the estimated size says a node should be (a slot of level `L`
+    /// spans `2^256 / (2·10^(L+1))` IDs); the lookup's hops and its best match fill it. Without
+    /// such a slot, once a minute, the middle of the widest gap between cached IDs instead.
+    /// Caches otherwise fill only with what passes by, and a sparse cache costs every lookup
+    /// through it a hop.
+    fn fill(&mut self, now: Instant) {
+        let size = self.estimated_size().unwrap_or(0) as f64;
+        let vacancies = if size >= 20.0 {
+            // Deepest level whose slots hold at least one node on average.
+            let deepest = ((size / 2.0).log10() - 1.0).floor().max(0.0) as u8;
+            self.cache.vacancies(deepest)
+        } else {
+            Vec::new()
+        };
+        let target = if vacancies.is_empty() {
+            if self.maintenance_round % ROUNDS_PER_BALANCE != 1 {
+                return;
+            }
+            self.widest_gap_middle()
+        } else {
+            Some(vacancies[self.rng.gen_range(0..vacancies.len())])
+        };
+        if let Some(target) = target {
             self.start_resolve(now, target, ResolveCriteria::None, Goal::Balance, None);
         }
     }
@@ -90,6 +117,16 @@ impl Cloud {
                 neighbours.push(entry.clone());
             }
         }
+        // One check per entry at a time (a check of a multi-homed entry may still be running).
+        let checking: Vec<PnrpId> = self
+            .requests
+            .purposes()
+            .filter_map(|(_, _, purpose)| match purpose {
+                Purpose::Liveness { entry } => Some(entry.pnrp_id),
+                _ => None,
+            })
+            .collect();
+        neighbours.retain(|neighbour| !checking.contains(&neighbour.id));
         for neighbour in neighbours {
             let (Some(&to), Some(entry)) = (
                 neighbour.endpoints.first(),

@@ -249,6 +249,9 @@ pub struct Cloud {
     solicits_this_round: usize,
 }
 
+/// Addresses of one node we try, at most (our own Local Endpoint List holds four).
+const MAX_TRIED: usize = 4;
+
 fn one() -> PnrpId {
     let mut bytes = [0; 32];
     bytes[31] = 1;
@@ -536,8 +539,9 @@ impl Cloud {
             Purpose::Solicit { .. } => self.solicit_silent(now),
             Purpose::Request | Purpose::Probe => {}
             Purpose::Flood { validate } => {
-                self.forget(&validate);
-                self.rendezvous.lost(now, to);
+                if self.cache.remove(&validate).is_some() {
+                    self.rendezvous.lost(now, to);
+                }
             }
             // A node that stopped answering at each of its addresses leaves the cache (if cached
             // at those addresses).
@@ -556,19 +560,22 @@ impl Cloud {
         SocketAddrV6::new(endpoint.address, endpoint.port, 0, scope)
     }
 
-    /// An entry's endpoints, in the order we try them (see [`addresses`]).
+    /// An entry's endpoints, in the order we try them (see [`addresses`]): each once, and at
+    /// most [`MAX_TRIED`] (a node publishes at most four; a peer's longer list would only have
+    /// us try addresses of its choosing).
     fn entry_endpoints(&self, entry: &RouteEntry) -> Vec<SocketAddrV6> {
-        let mut endpoints: Vec<SocketAddrV6> = entry
-            .addresses
-            .iter()
-            .map(|address| {
-                self.endpoint_of(&Endpoint {
-                    port: entry.port,
-                    address: *address,
-                })
-            })
-            .collect();
+        let mut endpoints: Vec<SocketAddrV6> = Vec::new();
+        for address in entry.addresses.iter() {
+            let endpoint = self.endpoint_of(&Endpoint {
+                port: entry.port,
+                address: *address,
+            });
+            if !endpoints.contains(&endpoint) {
+                endpoints.push(endpoint);
+            }
+        }
         addresses::prefer(&mut endpoints, &self.local_endpoints);
+        endpoints.truncate(MAX_TRIED);
         endpoints
     }
 

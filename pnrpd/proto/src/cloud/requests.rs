@@ -7,7 +7,7 @@
 //! FLOOD, an AUTHORITY for an INQUIRE or a LOOKUP): the match on [`Purpose`] is exhaustive, so a
 //! new kind of request cannot be forgotten. Anything else leaves the request waiting.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddrV6;
 use std::time::{Duration, Instant};
 
@@ -136,6 +136,9 @@ pub(crate) enum Expired {
 pub(crate) struct Requests {
     /// Boxed: a map's node reserves room for several values.
     entries: BTreeMap<u32, Box<Outstanding>>,
+    /// (due, message ID) of every entry: the next timer without a scan (`poll_timeout` is asked
+    /// after every datagram).
+    timers: BTreeSet<(Instant, u32)>,
 }
 
 impl Requests {
@@ -153,7 +156,8 @@ impl Requests {
         bytes: Vec<u8>,
         purpose: Purpose,
     ) {
-        self.entries.insert(
+        self.timers.insert((now + RETRANSMIT, message_id));
+        if let Some(replaced) = self.entries.insert(
             message_id,
             Box::new(Outstanding {
                 to,
@@ -163,7 +167,9 @@ impl Requests {
                 due: now + RETRANSMIT,
                 purpose,
             }),
-        );
+        ) {
+            self.timers.remove(&(replaced.due, message_id));
+        }
     }
 
     /// The request `reply` from `from` would answer, if it is one: sent to `from`, and waiting
@@ -179,14 +185,18 @@ impl Requests {
     /// purpose; `None` leaves the table as it was.
     pub fn answer(&mut self, message_id: u32, from: SocketAddrV6, reply: Reply) -> Option<Purpose> {
         self.get(message_id, from, reply)?;
-        self.entries
-            .remove(&message_id)
-            .map(|outstanding| outstanding.purpose)
+        self.take(message_id).map(|outstanding| outstanding.purpose)
     }
 
     /// Forgets a request without an answer.
     pub fn remove(&mut self, message_id: u32) {
-        self.entries.remove(&message_id);
+        self.take(message_id);
+    }
+
+    fn take(&mut self, message_id: u32) -> Option<Box<Outstanding>> {
+        let outstanding = self.entries.remove(&message_id)?;
+        self.timers.remove(&(outstanding.due, message_id));
+        Some(outstanding)
     }
 
     /// The purposes in the table, with where each went.
@@ -208,20 +218,17 @@ impl Requests {
 
     /// When the next timer fires.
     pub fn next_due(&self) -> Option<Instant> {
-        self.entries
-            .values()
-            .map(|outstanding| outstanding.due)
-            .min()
+        self.timers.first().map(|(due, _)| *due)
     }
 
     /// The requests due at `now`: each is resent (and due again a period later) until its
     /// retries are spent, then removed.
     pub fn expire(&mut self, now: Instant) -> Vec<Expired> {
         let due: Vec<u32> = self
-            .entries
+            .timers
             .iter()
-            .filter(|(_, outstanding)| outstanding.due <= now)
-            .map(|(id, _)| *id)
+            .take_while(|(due, _)| *due <= now)
+            .map(|(_, id)| *id)
             .collect();
         let mut expired = Vec::with_capacity(due.len());
         for message_id in due {
@@ -230,13 +237,15 @@ impl Requests {
             };
             if outstanding.sends_left > 0 {
                 outstanding.sends_left -= 1;
+                self.timers.remove(&(outstanding.due, message_id));
                 outstanding.due = now + RETRANSMIT;
+                self.timers.insert((outstanding.due, message_id));
                 expired.push(Expired::Resend(Transmit {
                     to: outstanding.to,
                     bytes: outstanding.bytes.clone(),
                     side: outstanding.side,
                 }));
-            } else if let Some(outstanding) = self.entries.remove(&message_id) {
+            } else if let Some(outstanding) = self.take(message_id) {
                 expired.push(Expired::GaveUp {
                     message_id,
                     to: outstanding.to,

@@ -77,12 +77,16 @@ impl Rendezvous {
     ) -> Option<SocketAddrV6> {
         self.lost
             .retain(|lost| now.saturating_duration_since(lost.since) < LOST_FOR);
-        let candidates: Vec<SocketAddrV6> = seeds
+        let mut candidates: Vec<SocketAddrV6> = seeds
             .iter()
             .copied()
-            .chain(self.lost.iter().map(|lost| lost.address))
             .filter(|address| !own.contains(address))
             .collect();
+        for lost in &self.lost {
+            if !candidates.contains(&lost.address) && !own.contains(&lost.address) {
+                candidates.push(lost.address);
+            }
+        }
         if candidates.is_empty() {
             return None;
         }

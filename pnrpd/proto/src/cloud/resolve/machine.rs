@@ -14,7 +14,7 @@
 //! what it may send an address it has not proven (docs/PROTOCOL.md, "No amplification"), so the
 //! signed answer usually fits without a proof-of-address round trip.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use pnrp_shared::PnrpId;
@@ -101,7 +101,12 @@ pub enum Input {
     },
     /// An INQUIRE for a match was answered: with a valid CPA (the publisher's route entry and
     /// what its CPA says), or not (`None`).
-    Inquired(Option<(RouteEntry, Found)>),
+    Inquired {
+        /// Where the answer came from (where the INQUIRE went).
+        from: SocketAddrV6,
+        /// The publisher's entry and record, when its CPA was valid.
+        valid: Option<(RouteEntry, Found)>,
+    },
     /// A publisher answered our LOOKUP for its neighbour (`Some` entry or nothing), or never
     /// answered (`None`).
     Neighbour(Option<RouteEntry>),
@@ -116,7 +121,13 @@ pub enum Input {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// The hop answered NOT_FOUND for its own ID: it no longer holds it; forget the entry.
-    Forget(PnrpId),
+    Forget {
+        /// Its ID.
+        id: PnrpId,
+        /// Where it answered: only an entry at this address is forgotten (a hop cannot make us
+        /// forget a node by naming its ID at an address of its own).
+        at: SocketAddrV6,
+    },
     /// The hop answered, at `from`, the address we chose: it is reachable, worth caching.
     Reached(RouteEntry, SocketAddrV6),
     /// Nothing answered at this address, the last one of its node we knew to try: the node is
@@ -194,8 +205,8 @@ pub struct Resolve {
     outstanding: usize,
     /// INQUIREs sent: where to, for which entry, at which of its addresses.
     inquiries: Vec<(SocketAddrV6, RouteEntry, usize)>,
-    /// The publishers walked from (each once).
-    walked: HashSet<PnrpId>,
+    /// The publishers walked from (each once), and where.
+    walked: HashMap<PnrpId, SocketAddrV6>,
 }
 
 /// A resolve's outcome.
@@ -248,7 +259,7 @@ impl Resolve {
             walk: Vec::new(),
             outstanding: 0,
             inquiries: Vec::new(),
-            walked: HashSet::new(),
+            walked: HashMap::new(),
         }
     }
 
@@ -297,7 +308,7 @@ impl Resolve {
                 actions.extend(self.advance());
                 actions
             }
-            Input::Inquired(valid) => self.inquired(valid, routes),
+            Input::Inquired { from, valid } => self.inquired(from, valid, routes),
             Input::Neighbour(entry) => {
                 self.outstanding = self.outstanding.saturating_sub(1);
                 if let Some(entry) = entry {
@@ -375,7 +386,10 @@ impl Resolve {
             .filter(|hop| hop.entry.pnrp_id != PnrpId([0; 32]));
         if not_found {
             if let Some(hop) = current.take() {
-                actions.push(Action::Forget(hop.entry.pnrp_id));
+                actions.push(Action::Forget {
+                    id: hop.entry.pnrp_id,
+                    at: from,
+                });
             }
         } else if let Some(hop) = &current {
             actions.push(Action::Reached(hop.entry.clone(), from));
@@ -444,21 +458,34 @@ impl Resolve {
 
     fn inquired(
         &mut self,
+        from: SocketAddrV6,
         valid: Option<(RouteEntry, Found)>,
         routes: &impl Routes,
     ) -> Vec<Action> {
         self.outstanding = self.outstanding.saturating_sub(1);
+        let asked = self
+            .inquiries
+            .iter()
+            .position(|(at, ..)| *at == from)
+            .map(|index| self.inquiries.swap_remove(index).1);
         let Some((publisher, found)) = valid else {
-            // §3.1.5.6.1.1: fall back to the previous best match.
-            self.best = self.best_stack.pop();
+            // §3.1.5.6.1.1: the best match's own CPA failed: fall back to the previous one.
+            let was_best = asked.is_some_and(|asked| {
+                self.best
+                    .as_ref()
+                    .is_some_and(|best| best.pnrp_id == asked.pnrp_id)
+            });
+            if was_best {
+                self.best = self.best_stack.pop();
+            }
             return self.advance();
         };
         let to = found.publisher;
-        self.inquiries
-            .retain(|(_, entry, _)| entry.pnrp_id != publisher.pnrp_id);
         self.found.push(found);
         let mut actions = Vec::new();
-        if self.found.len() < MAX_RESULTS && !self.walked.contains(&publisher.pnrp_id) {
+        // Walked from another of its addresses, which stayed silent: once more from this one.
+        let walked_here = self.walked.get(&publisher.pnrp_id) == Some(&to);
+        if self.found.len() < MAX_RESULTS && !walked_here {
             actions.push(self.walk_from(to, publisher.pnrp_id));
         }
         if self.found.len() == 1 {
@@ -480,12 +507,22 @@ impl Resolve {
             .current
             .as_ref()
             .is_some_and(|hop| self.address(&hop.entry, hop.address) == to);
-        if let Some(mut hop) = self.current.take().filter(|_| hop_silent) {
+        let silent_hop = if hop_silent {
+            self.current.take()
+        } else {
+            None
+        };
+        if let Some(mut hop) = silent_hop {
             if hop.address + 1 < hop.entry.addresses.len() {
                 hop.address += 1;
                 hop.uses = hop.uses.saturating_sub(1);
                 self.next_hops.push(hop);
                 return self.advance();
+            }
+            // A split test whose seed is silent tells nothing: it ends (from our own cache it
+            // would only find our own piece).
+            if hop.entry.pnrp_id == PnrpId([0; 32]) {
+                return vec![Action::Finish];
             }
         } else if let Some(index) = self.inquiries.iter().position(|(at, ..)| *at == to) {
             let (_, entry, address) = self.inquiries.swap_remove(index);
@@ -587,7 +624,7 @@ impl Resolve {
     /// A walk from the publisher of `publisher` at `to` (see [`Action::Walk`]).
     fn walk_from(&mut self, to: SocketAddrV6, publisher: PnrpId) -> Action {
         self.outstanding += 1;
-        self.walked.insert(publisher);
+        self.walked.insert(publisher, to);
         let mut flagged: Vec<Endpoint> = self.path.first().copied().into_iter().collect();
         let publishers = self.found.iter().map(|found| found.publisher);
         for at in publishers.chain([to]) {
@@ -616,9 +653,7 @@ impl Resolve {
         self.hops.push(to);
         self.outstanding += 1;
         let id = entry.pnrp_id;
-        if self.inquiries.len() >= 2 * MAX_RESULTS {
-            self.inquiries.remove(0);
-        }
+        // Each leaves on its answer or its silence: bounded by the INQUIREs in flight.
         self.inquiries.push((to, entry, index));
         Action::Inquire { to, id }
     }

@@ -105,6 +105,22 @@ fn answer(from: &RouteEntry, offered: Option<&RouteEntry>) -> Input {
     }
 }
 
+/// A valid answer to our INQUIRE of `publisher`.
+fn inquired(publisher: &RouteEntry) -> Input {
+    Input::Inquired {
+        from: found(publisher).publisher,
+        valid: Some((publisher.clone(), found(publisher))),
+    }
+}
+
+/// An answer from `address(last)` whose CPA did not validate.
+fn bad_answer(last: u16) -> Input {
+    Input::Inquired {
+        from: address(last),
+        valid: None,
+    }
+}
+
 fn lookup_to(actions: &[Action]) -> Option<PnrpId> {
     actions.iter().find_map(|action| match action {
         Action::Lookup { validate, .. } => Some(*validate),
@@ -152,10 +168,7 @@ fn hops_get_closer_then_the_match_is_inquired_and_its_neighbours_walked() {
     let flagged: Vec<Ipv6Addr> = flagged.iter().map(|endpoint| endpoint.address).collect();
     assert_eq!(flagged, vec![*address(1).ip(), *address(12).ip()]);
     // Valid: no second walk from it; the resolve waits for the walk's answer.
-    let actions = machine.step(
-        Input::Inquired(Some((publisher.clone(), found(&publisher)))),
-        &EMPTY,
-    );
+    let actions = machine.step(inquired(&publisher), &EMPTY);
     assert!(actions.is_empty(), "{actions:?}");
     assert_eq!(
         machine.step(Input::Neighbour(None), &EMPTY),
@@ -181,11 +194,11 @@ fn a_bad_cpa_falls_back_to_the_previous_best_match() {
         "the best match first"
     );
     // Its CPA is bad (an impostor, a replay): the previous best, the hop itself, is inquired.
-    let actions = machine.step(Input::Inquired(None), &EMPTY);
+    let actions = machine.step(bad_answer(11), &EMPTY);
     assert_eq!(inquire_of(&actions), Some(first.pnrp_id), "{actions:?}");
     // Bad too: nothing is left to inquire; once the walks sent with the INQUIREs come back empty,
     // the closer match is still a hop to ask.
-    assert!(machine.step(Input::Inquired(None), &EMPTY).is_empty());
+    assert!(machine.step(bad_answer(10), &EMPTY).is_empty());
     assert!(machine.step(Input::Neighbour(None), &EMPTY).is_empty());
     let actions = machine.step(Input::Neighbour(None), &EMPTY);
     assert_eq!(
@@ -336,7 +349,16 @@ fn a_not_found_answer_forgets_the_hop() {
         },
         &EMPTY,
     );
-    assert_eq!(actions, vec![Action::Forget(first.pnrp_id), Action::Finish]);
+    assert_eq!(
+        actions,
+        vec![
+            Action::Forget {
+                id: first.pnrp_id,
+                at: address(10)
+            },
+            Action::Finish
+        ]
+    );
 }
 
 #[test]
@@ -350,20 +372,14 @@ fn the_other_registrations_of_the_name_are_inquired_too() {
     machine.start();
     let actions = machine.step(answer(&publisher, None), &cache);
     assert_eq!(inquire_of(&actions), Some(publisher.pnrp_id));
-    let actions = machine.step(
-        Input::Inquired(Some((publisher.clone(), found(&publisher)))),
-        &cache,
-    );
+    let actions = machine.step(inquired(&publisher), &cache);
     assert_eq!(inquire_of(&actions), Some(sibling.pnrp_id), "{actions:?}");
     let actions = machine.step(Input::Neighbour(Some(cousin.clone())), &cache);
     assert_eq!(inquire_of(&actions), Some(cousin.pnrp_id), "{actions:?}");
-    let actions = machine.step(
-        Input::Inquired(Some((sibling.clone(), found(&sibling)))),
-        &cache,
-    );
+    let actions = machine.step(inquired(&sibling), &cache);
     assert_eq!(actions.len(), 1, "a walk from the sibling: {actions:?}");
     for input in [
-        Input::Inquired(Some((cousin.clone(), found(&cousin)))),
+        inquired(&cousin),
         Input::Neighbour(None),
         Input::Neighbour(None),
     ] {
@@ -497,4 +513,106 @@ fn a_seed_known_by_address_only_is_neither_cached_nor_a_best_match() {
     let actions = machine.step(answer(&near, None), &EMPTY);
     assert!(actions.contains(&Action::Finish), "{actions:?}");
     assert_eq!(machine.finish().best, Some(near));
+}
+
+#[test]
+fn a_publisher_reached_at_its_second_address_is_walked_from_there() {
+    let first = entry(id_at(9, false), 10);
+    let publisher = multi_homed(id_at(1, true), &[11, 21]);
+    let mut machine = resolve(&first);
+    machine.start();
+    let actions = machine.step(answer(&first, Some(&publisher)), &EMPTY);
+    assert!(actions
+        .iter()
+        .any(|action| matches!(action, Action::Walk { to, .. } if *to == address(11))));
+    // Both stay silent at the first address: the walk is given up, the INQUIRE moves on.
+    assert!(machine.step(Input::Neighbour(None), &EMPTY).is_empty());
+    let actions = machine.step(Input::Silent { to: address(11) }, &EMPTY);
+    assert_eq!(
+        actions,
+        vec![Action::Inquire {
+            to: address(21),
+            id: publisher.pnrp_id
+        }]
+    );
+    let mut at_second = found(&publisher);
+    at_second.publisher = address(21);
+    let actions = machine.step(
+        Input::Inquired {
+            from: address(21),
+            valid: Some((publisher.clone(), at_second)),
+        },
+        &EMPTY,
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|action| matches!(action, Action::Walk { to, .. } if *to == address(21))),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn many_inquiries_with_one_slow_still_finish() {
+    let publisher = entry(id_at(1, true), 10);
+    let siblings: Vec<RouteEntry> = (0..40u16)
+        .map(|n| {
+            let mut id = id_at(2, true);
+            id.0[20] = n as u8;
+            entry(id, 100 + n)
+        })
+        .collect();
+    let cache = Cache(siblings);
+    let mut machine = resolve(&publisher);
+    machine.start();
+    machine.step(answer(&publisher, None), &cache);
+    let mut inflight: Vec<SocketAddrV6> = Vec::new();
+    let collect = |actions: &[Action], inflight: &mut Vec<SocketAddrV6>| {
+        for action in actions {
+            if let Action::Inquire { to, .. } = action {
+                inflight.push(*to);
+            }
+        }
+    };
+    let actions = machine.step(inquired(&publisher), &cache);
+    collect(&actions, &mut inflight);
+    let slow = inflight.remove(0);
+    let actions = machine.step(Input::Neighbour(None), &cache);
+    collect(&actions, &mut inflight);
+    // Every other one answers at once, without a valid CPA; the slow one is still out.
+    let mut finished = false;
+    while let Some(from) = inflight.pop() {
+        let actions = machine.step(Input::Inquired { from, valid: None }, &cache);
+        finished |= actions.contains(&Action::Finish);
+        collect(&actions, &mut inflight);
+    }
+    assert!(!finished, "one is still out");
+    // It gives up: nothing else is out, so the resolve ends.
+    let actions = machine.step(Input::Silent { to: slow }, &cache);
+    assert!(actions.contains(&Action::Finish), "{actions:?}");
+}
+
+#[test]
+fn a_split_test_through_a_silent_seed_ends_without_a_verdict() {
+    let seed = entry(PnrpId([0; 32]), 10);
+    let cached = entry(id_at(3, false), 11);
+    let mut machine = Resolve::new(
+        Goal::SplitDetection {
+            around: target(),
+            nearest: None,
+            follow_up: false,
+        },
+        target(),
+        ResolveCriteria::None,
+        0,
+        None,
+        Some(seed),
+        None,
+        [7; 16],
+    );
+    machine.start();
+    // Our own cache is not where a split test goes on.
+    let actions = machine.step(Input::Silent { to: address(10) }, &Cache(vec![cached]));
+    assert_eq!(actions, vec![Action::Finish]);
+    assert_eq!(machine.finish().best, None);
 }

@@ -134,7 +134,15 @@ impl Cloud {
     fn run(&mut self, now: Instant, id: ResolveId, actions: Vec<Action>) {
         for action in actions {
             match action {
-                Action::Forget(dead) => self.forget(&dead),
+                Action::Forget { id, at } => {
+                    if self
+                        .cache
+                        .get(&id)
+                        .is_some_and(|entry| entry.endpoints.contains(&at))
+                    {
+                        self.forget(&id);
+                    }
+                }
                 Action::Unreachable(address) => self.unreachable(now, address),
                 Action::Reached(entry, from) => self.reached(now, entry, from),
                 Action::Lookup {
@@ -279,7 +287,7 @@ impl Cloud {
         };
         let Some((cpa, entry)) = valid else {
             self.counters.bad_cpas += u64::from(buffer.cpa.is_some());
-            return self.step(now, id, Input::Inquired(None));
+            return self.step(now, id, Input::Inquired { from, valid: None });
         };
         let fields = cpa.fields();
         let found = Found {
@@ -312,14 +320,29 @@ impl Cloud {
             .any(|endpoint| endpoint.address == *from.ip() && endpoint.port == from.port());
         let publisher = entry.clone();
         if signed_here && !self.locals.contains_key(&publisher.pnrp_id) {
-            let endpoints = self.entry_endpoints(&publisher);
-            self.cache.insert(CacheEntry {
-                id: publisher.pnrp_id,
-                endpoints,
-                last_seen: now,
+            // Only the addresses its CPA signs (as admission asks); none left, nothing cached.
+            let mut endpoints = self.entry_endpoints(&publisher);
+            endpoints.retain(|endpoint| {
+                fields.service_addresses.iter().any(|signed| {
+                    signed.address == *endpoint.ip() && signed.port == endpoint.port()
+                })
             });
+            if !endpoints.is_empty() {
+                self.cache.insert(CacheEntry {
+                    id: publisher.pnrp_id,
+                    endpoints,
+                    last_seen: now,
+                });
+            }
         }
-        self.step(now, id, Input::Inquired(Some((publisher, found))));
+        self.step(
+            now,
+            id,
+            Input::Inquired {
+                from,
+                valid: Some((publisher, found)),
+            },
+        );
     }
 
     /// A publisher answered our LOOKUP for its neighbour.
@@ -344,7 +367,8 @@ impl Cloud {
     }
 
     /// Nothing answers at `address` any more: the entries we know there, for which it was the
-    /// last address to try, leave the cache.
+    /// last address to try, leave the cache, and the address joins the nodes lost to silence
+    /// (only then: an address a hop merely offered is no node we knew).
     fn unreachable(&mut self, now: Instant, address: SocketAddrV6) {
         let dead: Vec<PnrpId> = self
             .cache
@@ -352,6 +376,9 @@ impl Cloud {
             .filter(|entry| entry.endpoints.last() == Some(&address))
             .map(|entry| entry.id)
             .collect();
+        if dead.is_empty() {
+            return;
+        }
         for dead in dead {
             self.forget(&dead);
         }

@@ -435,3 +435,149 @@ fn ssdp_searches_are_rate_limited_and_never_amplified() {
     assert!(sent as u64 <= AMPLIFICATION * received as u64);
     assert!(cloud.counters().rate_limited > 0);
 }
+
+/// A FLOOD whose route entry names `addresses` for `id`, from a forged source.
+fn flood_of(id: PnrpId, addresses: Vec<Ipv6Addr>) -> Vec<u8> {
+    encode(
+        5,
+        Message::Flood(Flood {
+            no_ack: true,
+            validate_id: PnrpId([0; 32]),
+            revoke_cpa: None,
+            route_entry: Some(RouteEntry {
+                pnrp_id: id,
+                port: 3540,
+                addresses: BoundedVec::truncating(addresses).unwrap(),
+            }),
+            already_flooded: BoundedVec::empty(),
+        }),
+    )
+}
+
+/// Lets `seconds` pass in half seconds; returns how many INQUIREs went to `to`.
+fn run_counting(cloud: &mut Cloud, now: &mut Instant, seconds: u64, to: SocketAddrV6) -> usize {
+    let mut count = 0;
+    for _ in 0..seconds * 2 {
+        *now += Duration::from_millis(500);
+        if cloud.poll_timeout().is_some_and(|due| due <= *now) {
+            cloud.handle_timeout(*now);
+        }
+        count += std::iter::from_fn(|| cloud.poll_transmit())
+            .filter(|transmit| {
+                transmit.to == to
+                    && matches!(
+                        Packet::decode(&transmit.bytes).map(|packet| packet.message),
+                        Ok(Message::Inquire(_))
+                    )
+            })
+            .count();
+    }
+    count
+}
+
+#[test]
+fn an_address_named_twice_is_asked_no_more_than_once() {
+    let mut now = Instant::now();
+    let mut cloud = node(now);
+    let victim = addr(7);
+    cloud.handle_datagram(
+        now,
+        addr(8),
+        &flood_of(PnrpId([0x55; 32]), vec![*victim.ip(), *victim.ip()]),
+    );
+    let asked = std::iter::from_fn(|| cloud.poll_transmit())
+        .filter(|transmit| transmit.to == victim)
+        .count()
+        + run_counting(&mut cloud, &mut now, 300, victim);
+    // (Counted: the first send, then INQUIREs only.)
+    assert_eq!(
+        asked, 2,
+        "one INQUIRE and its retransmission, not one a second"
+    );
+}
+
+#[test]
+fn entries_naming_addresses_twice_do_not_hold_the_admissions_for_good() {
+    let mut now = Instant::now();
+    let mut cloud = node(now);
+    for n in 0..256u16 {
+        let mut id = [0x55; 32];
+        id[30] = (n >> 8) as u8;
+        id[31] = n as u8;
+        let sink = *addr(2000 + n).ip();
+        cloud.handle_datagram(now, addr(3000 + n), &flood_of(PnrpId(id), vec![sink, sink]));
+    }
+    run_counting(&mut cloud, &mut now, 120, addr(1));
+    let honest = addr(9);
+    cloud.handle_datagram(
+        now,
+        honest,
+        &flood_of(PnrpId([0x66; 32]), vec![*honest.ip()]),
+    );
+    assert!(
+        std::iter::from_fn(|| cloud.poll_transmit()).any(|transmit| transmit.to == honest),
+        "two minutes later, an honest entry gets its admission INQUIRE"
+    );
+}
+
+#[test]
+fn a_silent_entry_naming_its_address_twice_leaves_and_is_checked_once_at_a_time() {
+    let mut now = Instant::now();
+    let mut cloud = node(now);
+    let dead = addr(7);
+    let id = PnrpId([0x55; 32]);
+    assert!(cloud.cache.insert(crate::cloud::cache::CacheEntry {
+        id,
+        endpoints: vec![dead, dead],
+        last_seen: now,
+    }));
+    let sent = run_counting(&mut cloud, &mut now, 30 * 60, dead);
+    assert!(cloud.cache.get(&id).is_none(), "the dead entry left");
+    assert!(sent <= 4, "{sent} INQUIREs to the dead node");
+    assert!(cloud.requests.purposes().count() < 5);
+}
+
+#[test]
+fn a_hostile_hop_cannot_fill_the_list_of_lost_nodes() {
+    use crate::cloud::resolve::Goal;
+    use crate::cloud::route_entry;
+    let mut now = Instant::now();
+    let mut cloud = node(now);
+    let genuine = addr(1001);
+    cloud.rendezvous.lost(now, genuine);
+    let attacker = addr(2);
+    for round in 0..40u16 {
+        // Each resolve through the attacker is offered an entry at a black hole.
+        let first = route_entry(PnrpId([0x33; 32]), &[attacker]).unwrap();
+        cloud.start_resolve_from(
+            now,
+            PnrpId([0x44; 32]),
+            ResolveCriteria::None,
+            Goal::Balance,
+            None,
+            Some(first),
+        );
+        let lookup = std::iter::from_fn(|| cloud.poll_transmit())
+            .find_map(|transmit| {
+                let packet = Packet::decode(&transmit.bytes).unwrap();
+                (transmit.to == attacker && matches!(packet.message, Message::Lookup(_)))
+                    .then_some(packet.message_id)
+            })
+            .expect("a LOOKUP to the attacker");
+        let hole = route_entry(PnrpId([0x45; 32]), &[addr(3000 + round)]).unwrap();
+        for fragment in AuthorityBuffer::answer(Some(hole), None).fragments(lookup) {
+            cloud.handle_datagram(now, attacker, &encode(9, Message::Authority(fragment)));
+        }
+        run_counting(&mut cloud, &mut now, 3, attacker);
+    }
+    let rotation: Vec<SocketAddrV6> = (0..40)
+        .filter_map(|_| cloud.rendezvous.next(now, &[], &[]))
+        .collect();
+    assert!(rotation.contains(&genuine), "{rotation:?}");
+    assert!(
+        rotation
+            .iter()
+            .all(|address| address.ip().segments()[7] < 3000),
+        "black holes the attacker offered became nodes to join through: {rotation:?}"
+    );
+}
