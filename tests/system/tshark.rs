@@ -468,7 +468,7 @@ fn simulated_run() -> Vec<Datagram> {
     // 4: Wireshark skips no Padding3 after REVOKE_CPA (docs/PROTOCOL.md), so another length
     // would make it misparse the rest of the FLOOD.
     for (index, name, comment) in [
-        (2, "0.printer", "hall printer"),
+        (2, "0.printer", "hall printer #2"),
         (4, "0.shared", "node 4"),
         (6, "0.shared", "node 6"),
     ] {
