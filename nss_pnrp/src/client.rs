@@ -16,6 +16,7 @@ use pnrp_shared::ipc::{
     decode_body, encode_frame, frame_length, FrameError, Request, Response, DEFAULT_SOCKET_PATH,
     HEADER_LEN,
 };
+use pnrp_shared::snapshot;
 
 extern "C" {
     // glibc's; the libc crate does not declare it. Unlike getenv it returns NULL in setuid and
@@ -23,13 +24,17 @@ extern "C" {
     fn secure_getenv(name: *const c_char) -> *mut c_char;
 }
 
-/// Where the daemon listens and how long one lookup may take, connect to last byte.
+/// Where the daemon listens, where its snapshot of local names is, and how long one lookup may
+/// take, connect to last byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// The daemon's socket.
     pub socket_path: PathBuf,
     /// The whole budget of one request: connect, send and receive together.
     pub timeout: Duration,
+    /// The daemon's snapshot of this machine's registrations, read before asking the socket;
+    /// `None` always asks.
+    pub snapshot: Option<PathBuf>,
 }
 
 impl Config {
@@ -39,13 +44,15 @@ impl Config {
     /// variable can only shorten the wait, never lengthen it past the contract's 5 s.
     pub const MAX_TIMEOUT: Duration = Self::DEFAULT_TIMEOUT;
 
-    /// `PNRP_SOCKET` and `PNRP_TIMEOUT_MS` through `secure_getenv`, else the defaults.
+    /// `PNRP_SOCKET` and `PNRP_TIMEOUT_MS` through `secure_getenv`, else the defaults; the
+    /// snapshot beside the socket (`pnrp_shared::snapshot::path_for`).
     pub fn from_env() -> Self {
-        let socket_path = env(c"PNRP_SOCKET")
+        let socket_path: PathBuf = env(c"PNRP_SOCKET")
             .filter(|path| !path.is_empty())
             .map(|path| PathBuf::from(OsString::from_vec(path)))
             .unwrap_or_else(|| DEFAULT_SOCKET_PATH.into());
         Config {
+            snapshot: Some(snapshot::path_for(&socket_path)),
             socket_path,
             timeout: parse_timeout(env(c"PNRP_TIMEOUT_MS").as_deref()),
         }

@@ -5,8 +5,11 @@
 //!
 //! - A name not ending in `.pnrp.net` is answered `UNAVAIL` at once, with no system call and no
 //!   allocation (every host lookup on the machine passes here), so the next source answers it.
-//! - A `.pnrp.net` name is mapped to a peer name (`pnrp_shared::hostname`) and sent to the daemon
-//!   ([`Request::Resolve`]). Found: `SUCCESS`. No such name: `NOTFOUND`/`HOST_NOT_FOUND`.
+//! - A `.pnrp.net` name is mapped to a peer name (`pnrp_shared::hostname`). A name this machine
+//!   publishes is answered from the daemon's snapshot beside its socket (`snapshot`: only a
+//!   regular file of the socket's owner, writable by no one else, checked whole); any other name,
+//!   or any doubt about the snapshot, is sent to the daemon ([`Request::Resolve`]). Found:
+//!   `SUCCESS`. No such name: `NOTFOUND`/`HOST_NOT_FOUND`.
 //!   Name found but no address of the asked family: `NOTFOUND`/`NO_DATA`. A name that cannot be a
 //!   peer name: `NOTFOUND`/`HOST_NOT_FOUND` without asking. Daemon absent, slow past the deadline
 //!   (`PNRP_TIMEOUT_MS`, default 5000 ms, for connect, send and receive together) or talking
@@ -24,8 +27,8 @@
 //!   is `SOCK_CLOEXEC` and written with `MSG_NOSIGNAL`.
 //!
 //! Layout: this file holds the six exported functions (glibc 2.36 signatures) and the glibc
-//! status mapping; `client` talks to the daemon within one deadline ([`Config`]); `pack` lays
-//! answers out in the caller's buffer. The `*_with` functions are the exported ones with the
+//! status mapping; `client` talks to the daemon within one deadline ([`Config`]); `snapshot`
+//! reads the daemon's snapshot of local names; `pack` lays answers out in the caller's buffer. The `*_with` functions are the exported ones with the
 //! configuration injected, for tests and for callers that do not want the environment read.
 
 use std::ffi::CStr;
@@ -40,6 +43,7 @@ use pnrp_shared::PeerName;
 
 mod client;
 mod pack;
+mod snapshot;
 
 pub use client::Config;
 
@@ -529,28 +533,40 @@ unsafe fn peer_name(name: *const c_char) -> Result<PeerName, Fail> {
     peer_name_of_host(host).map_err(|_| Fail::NOT_FOUND)
 }
 
-/// The addresses of `peer` over every record the daemon holds, each once, in the daemon's order.
+/// The addresses of `peer`, each once, in the daemon's order: from the daemon's snapshot when
+/// this machine publishes the name (and the snapshot can be trusted), else over every record the
+/// daemon holds.
 fn resolve(config: &Config, peer: &PeerName) -> Result<Vec<ScopedAddr>, Fail> {
+    if let Some(path) = &config.snapshot {
+        if let Some(addresses) = snapshot::lookup(path, &config.socket_path, &peer.to_string()) {
+            return distinct(addresses);
+        }
+    }
     match client::request(config, &Request::Resolve { name: peer.clone() }) {
         Ok(Response::Resolved(records)) => {
-            // A linear dedup keeps the daemon's order and, unlike a HashSet, needs no random
-            // seed (a getrandom call some sandboxed programs forbid).
-            let mut addresses: Vec<ScopedAddr> = Vec::new();
-            for address in records.into_iter().flat_map(|record| record.addresses) {
-                if !addresses.contains(&address) {
-                    addresses.push(address);
-                }
-            }
-            if addresses.is_empty() {
-                return Err(Fail::NO_DATA);
-            }
-            Ok(addresses)
+            distinct(records.into_iter().flat_map(|record| record.addresses))
         }
         Ok(Response::NotFound) => Err(Fail::NOT_FOUND),
         Ok(Response::Error { .. }) => Err(Fail::try_again(libc::EAGAIN)),
         Ok(_) => Err(Fail::try_again(libc::EPROTO)),
         Err(errno) => Err(Fail::try_again(errno)),
     }
+}
+
+/// Each address once, in their order; `NO_DATA` when there is none.
+fn distinct(all: impl IntoIterator<Item = ScopedAddr>) -> Result<Vec<ScopedAddr>, Fail> {
+    // A linear dedup keeps the order and, unlike a HashSet, needs no random seed (a getrandom
+    // call some sandboxed programs forbid).
+    let mut addresses: Vec<ScopedAddr> = Vec::new();
+    for address in all {
+        if !addresses.contains(&address) {
+            addresses.push(address);
+        }
+    }
+    if addresses.is_empty() {
+        return Err(Fail::NO_DATA);
+    }
+    Ok(addresses)
 }
 
 /// # Safety

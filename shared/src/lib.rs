@@ -11,13 +11,19 @@
 //! - [`registration`] — what a registration is ([`Registration`], [`ScopedAddr`], [`Protocol`])
 //!   and its limits, checked alike by the daemon and `pnrpctl`.
 //! - [`ipc`] — the Unix-socket protocol between the NSS module, `pnrpctl` and `pnrpd`.
+//! - [`snapshot`] — the file of this machine's registrations that `pnrpd` writes beside its
+//!   socket and the NSS module reads instead of asking (format and parser).
+//! - `fuzzing` (feature `fuzzing`) — this crate's fuzz targets' entry points.
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod hostname;
 pub mod id;
 pub mod ipc;
 pub mod name;
 pub mod punycode;
 pub mod registration;
+pub mod snapshot;
 
 pub use hostname::{host_name_of, peer_name_of_host, HostNameError, PNRP_DOMAIN};
 pub use id::{P2pId, PnrpId, ServiceLocation};

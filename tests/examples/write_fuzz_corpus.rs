@@ -6,7 +6,7 @@ use std::path::Path;
 
 fn main() -> std::io::Result<()> {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
-    for (target, _) in pnrp_proto::fuzzing::TARGETS {
+    for (target, _) in pnrp_tests::samples::corpus::targets() {
         let dir = corpus.join(target);
         std::fs::create_dir_all(&dir)?;
         for entry in std::fs::read_dir(&dir)? {

@@ -83,19 +83,32 @@ impl FakeDaemon {
         })
     }
 
-    /// The module's configuration for this daemon, with its default deadline.
+    /// The module's configuration for this daemon, with its default deadline and no snapshot.
     pub fn config(&self) -> Config {
-        Config {
-            socket_path: self.path.clone(),
-            timeout: Duration::from_secs(5),
-        }
+        self.config_with_timeout(Duration::from_secs(5))
     }
 
-    /// The module's configuration for this daemon, with another deadline.
+    /// The module's configuration for this daemon, with another deadline and no snapshot.
     pub fn config_with_timeout(&self, timeout: Duration) -> Config {
         Config {
             socket_path: self.path.clone(),
             timeout,
+            snapshot: None,
+        }
+    }
+
+    /// Where this daemon's snapshot of local names is (`pnrp_shared::snapshot::path_for`);
+    /// nothing is there until the test writes it.
+    pub fn snapshot_path(&self) -> PathBuf {
+        pnrp_shared::snapshot::path_for(&self.path)
+    }
+
+    /// The module's configuration for this daemon, reading the snapshot at
+    /// [`FakeDaemon::snapshot_path`] first, as installed.
+    pub fn config_with_snapshot(&self) -> Config {
+        Config {
+            snapshot: Some(self.snapshot_path()),
+            ..self.config()
         }
     }
 

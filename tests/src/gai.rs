@@ -13,6 +13,12 @@
 //! - `bench NAME ITERATIONS [unspec|inet|inet6]`: 200 warm-up lookups, then times each
 //!   getaddrinfo+freeaddrinfo; one line `bench name=… family=… n=… min_ns=… p50_ns=… p99_ns=…
 //!   mean_ns=… max_ns=…` (exit 1 if any lookup fails). Used by `bench/getaddrinfo.sh`.
+//! - `socket-bench NAME ITERATIONS`: the NSS module's socket path alone (no glibc, no
+//!   snapshot), one connection per lookup as the module makes; the same line, `socket-bench …`.
+//! - `syscalls NAME ITERATIONS`: one lookup, then ITERATIONS between two marker writes
+//!   (`write(-1, "pnrp-bench-mark")`), for `strace` to count the system calls of each.
+//!
+//! The benchmark subcommands are in `gai_bench.rs`.
 
 use std::ffi::{CStr, CString, OsString};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -27,7 +33,7 @@ pub enum Found {
     V6(Ipv6Addr, u32),
 }
 
-fn eai_name(code: i32) -> String {
+pub(crate) fn eai_name(code: i32) -> String {
     let name = match code {
         libc::EAI_AGAIN => "EAI_AGAIN",
         libc::EAI_NONAME => "EAI_NONAME",
@@ -97,7 +103,7 @@ fn print_lookup(result: &Result<Vec<Found>, String>) {
     }
 }
 
-fn family_arg(text: Option<&str>) -> i32 {
+pub(crate) fn family_arg(text: Option<&str>) -> i32 {
     match text {
         Some("inet") => libc::AF_INET,
         Some("inet6") => libc::AF_INET6,
@@ -134,71 +140,17 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         ["sweep", name, family] => sweep_main(name, family_arg(Some(family))),
         ["reverse", address] => reverse_main(address),
         ["bench", name, iterations, rest @ ..] => {
-            bench_main(name, iterations, rest.first().copied())
+            crate::gai_bench::bench_main(name, iterations, rest.first().copied())
         }
+        ["socket-bench", name, iterations] => crate::gai_bench::socket_bench_main(name, iterations),
+        ["syscalls", name, iterations] => crate::gai_bench::syscalls_main(name, iterations),
         _ => {
-            eprintln!("usage: gai lookup|timed|threads|fork|sweep|reverse|bench …");
+            eprintln!(
+                "usage: gai lookup|timed|threads|fork|sweep|reverse|bench|socket-bench|syscalls …"
+            );
             ExitCode::from(2)
         }
     }
-}
-
-/// Lookups before timing starts: loads the NSS modules, fills caches, wakes the daemon up.
-const BENCH_WARMUP: usize = 200;
-
-fn bench_main(name: &str, iterations: &str, family: Option<&str>) -> ExitCode {
-    let (Ok(host), Ok(iterations)) = (CString::new(name), iterations.parse::<usize>()) else {
-        return ExitCode::from(2);
-    };
-    if iterations == 0 {
-        return ExitCode::from(2);
-    }
-    // SAFETY: all-zero addrinfo is a valid "no hints" value; we then set the fields we use.
-    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
-    hints.ai_family = family_arg(family);
-    hints.ai_socktype = libc::SOCK_STREAM;
-    // One getaddrinfo+freeaddrinfo; the error code on failure.
-    let once = || -> Result<(), i32> {
-        let mut list: *mut libc::addrinfo = std::ptr::null_mut();
-        // SAFETY: valid C string, hints and out-pointer; the list is freed right after.
-        let code = unsafe { libc::getaddrinfo(host.as_ptr(), std::ptr::null(), &hints, &mut list) };
-        if code != 0 {
-            return Err(code);
-        }
-        // SAFETY: freed once, from getaddrinfo.
-        unsafe { libc::freeaddrinfo(list) };
-        Ok(())
-    };
-    for _ in 0..BENCH_WARMUP {
-        if let Err(code) = once() {
-            println!("error {} name={name}", eai_name(code));
-            return ExitCode::from(1);
-        }
-    }
-    let mut samples = Vec::with_capacity(iterations);
-    for _ in 0..iterations {
-        let start = std::time::Instant::now();
-        let result = once();
-        let elapsed = start.elapsed();
-        if let Err(code) = result {
-            println!("error {} name={name}", eai_name(code));
-            return ExitCode::from(1);
-        }
-        samples.push(elapsed.as_nanos() as u64);
-    }
-    samples.sort_unstable();
-    // Nearest-rank percentile.
-    let percentile = |p: usize| samples[(samples.len() * p).div_ceil(100).max(1) - 1];
-    let mean = samples.iter().sum::<u64>() / samples.len() as u64;
-    println!(
-        "bench name={name} family={} n={iterations} min_ns={} p50_ns={} p99_ns={} mean_ns={mean} max_ns={}",
-        family.unwrap_or("unspec"),
-        samples[0],
-        percentile(50),
-        percentile(99),
-        samples[samples.len() - 1],
-    );
-    ExitCode::SUCCESS
 }
 
 fn threads_main(name: &str, threads: &str, rounds: &str) -> ExitCode {

@@ -11,9 +11,10 @@
 //! - [`samples`] — one set of sample messages: PNRP datagrams and socket-protocol frames.
 //! - [`fake_daemon`] — a fake `pnrpd` for the NSS module, with the table of hostile answers.
 //! - [`nss_buffer`] — glibc's buffers as the NSS module fills them, read back with checks.
+//! - [`nss_calls`] — the module's entry points called as glibc calls them; the buffer sweep.
 //! - [`harness`] — sandboxes (their own `nsswitch.conf`, `/etc/hosts`, `/run`), real daemons,
 //!   commands inside mount and network namespaces, the host scenarios of `scripts/`.
-//! - [`gai`] — the `gai` program, a client of glibc's resolver.
+//! - [`gai`] — the `gai` program, a client of glibc's resolver; [`gai_bench`] its benchmarks.
 //! - `src/bin/multicall.rs`: `pnrp-multicall pnrpd|pnrpctl|gai|attacker …`.
 //! - `src/bin/flood.rs`: `pnrp-flood`, hostile PNRP datagrams.
 //! - `examples/simulate.rs`: the simulator's command line (docs/PERFORMANCE.md).
@@ -27,8 +28,10 @@ pub mod attacker;
 pub mod churn;
 pub mod fake_daemon;
 pub mod gai;
+pub mod gai_bench;
 pub mod harness;
 pub mod nss_buffer;
+pub mod nss_calls;
 pub mod samples;
 pub mod scenario;
 pub mod sim;

@@ -1,6 +1,7 @@
 //! The fuzz targets' inputs on the stable toolchain: every file in `fuzz/corpus/<target>/` (the
 //! seed corpus) and `fuzz/regressions/<target>/` (every crash the fuzzers found, kept once fixed)
-//! replayed through the target's entry point in `pnrp_proto::fuzzing`; and the seed corpus
+//! replayed through the target's entry point in `pnrp_proto::fuzzing` (or `pnrp_shared::fuzzing`
+//! for `snapshot`); and the seed corpus
 //! itself, which must be what the sample messages make (`pnrp_tests::samples::corpus`;
 //! `cargo run -p pnrp-tests --example write_fuzz_corpus` rewrites it). See fuzz/README.md.
 
@@ -8,12 +9,10 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use pnrp_proto::fuzzing::{
-    decode_cpa, decode_extended_payload, last_valid_instant, EntryPoint, TARGETS,
-};
+use pnrp_proto::fuzzing::{decode_cpa, decode_extended_payload, last_valid_instant, EntryPoint};
 use pnrp_proto::wire::{AuthorityBuffer, CpaCheck, Packet};
-use pnrp_shared::ipc;
-use pnrp_tests::samples::corpus::{self, seeds};
+use pnrp_shared::{ipc, snapshot};
+use pnrp_tests::samples::corpus::{self, seeds, targets};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -42,7 +41,7 @@ fn target_dirs(dir: &Path) -> BTreeSet<String> {
         .collect();
     for name in &names {
         assert!(
-            TARGETS.iter().any(|(target, _)| target == name),
+            targets().iter().any(|(target, _)| target == name),
             "{}/{name} is not a fuzz target",
             dir.display()
         );
@@ -64,7 +63,7 @@ fn replay(dir: &Path, run: EntryPoint) -> usize {
 fn every_seed_passes_its_target() {
     let corpus = fuzz_dir().join("corpus");
     let present = target_dirs(&corpus);
-    for (target, run) in TARGETS {
+    for (target, run) in targets() {
         assert!(
             present.contains(target),
             "fuzz/corpus/{target} is missing: every target needs a seed corpus"
@@ -82,7 +81,7 @@ fn every_fixed_crash_stays_fixed() {
         !present.is_empty(),
         "fuzz/regressions holds no target directories"
     );
-    for (target, run) in TARGETS {
+    for (target, run) in targets() {
         if present.contains(target) {
             let count = replay(&regressions.join(target), run);
             println!("{target}: {count} regressions");
@@ -92,7 +91,7 @@ fn every_fixed_crash_stays_fixed() {
 
 #[test]
 fn seeds_are_valid_and_pass() {
-    for (target, run) in TARGETS {
+    for (target, run) in targets() {
         for (name, data) in seeds(target) {
             run(&data);
             let valid = match target {
@@ -118,6 +117,7 @@ fn seeds_are_valid_and_pass() {
                     ipc::decode_frame::<ipc::Request>(&data).is_ok()
                         || ipc::decode_frame::<ipc::Response>(&data).is_ok()
                 }
+                "snapshot" => snapshot::Snapshot::parse(&data).is_ok(),
                 _ => true,
             };
             assert!(valid, "{target}/{name}");

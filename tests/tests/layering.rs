@@ -76,4 +76,13 @@ fn the_daemon_ships_no_test_support() {
             features.join("\n")
         );
     }
+    // The shared crate's fuzz entry points stay out of the daemon and of the NSS module.
+    for package in ["pnrpd", "nss_pnrp"] {
+        let features = cargo_tree(&["-p", package, "-e", "features", "-i", "pnrp-shared"]);
+        assert!(
+            !features.iter().any(|line| line.contains("\"fuzzing\"")),
+            "{package} builds pnrp-shared with feature fuzzing:\n{}",
+            features.join("\n")
+        );
+    }
 }

@@ -6,136 +6,16 @@ use std::ffi::CString;
 use std::ptr;
 use std::time::{Duration, Instant};
 
-use libc::{c_char, c_int};
+use libc::c_int;
 use nss_pnrp::{
-    gethostbyaddr2_with, gethostbyname3_with, gethostbyname4_with, Config, GaihAddrtuple,
-    NssStatus, HOST_NOT_FOUND, NETDB_INTERNAL, NO_DATA, NO_RECOVERY, TRY_AGAIN,
+    gethostbyname4_with, Config, GaihAddrtuple, NssStatus, HOST_NOT_FOUND, NETDB_INTERNAL, NO_DATA,
+    NO_RECOVERY, TRY_AGAIN,
 };
 use pnrp_shared::ipc::{encode_frame, Request, Response};
 
 use pnrp_tests::fake_daemon::*;
 use pnrp_tests::nss_buffer::*;
-
-/// Marks errno / h_errno / ttl values the module did not write.
-const UNTOUCHED: c_int = -999;
-
-#[derive(Debug)]
-struct Answer<T> {
-    status: NssStatus,
-    errno: c_int,
-    herrno: c_int,
-    ttl: i32,
-    result: T,
-}
-
-impl<T> Answer<T> {
-    #[track_caller]
-    fn assert_failed(&self, status: NssStatus, errno: c_int, herrno: c_int) {
-        assert_eq!(
-            (self.status, self.errno, self.herrno),
-            (status, errno, herrno)
-        );
-    }
-}
-
-fn byname4(
-    config: impl FnOnce() -> Config,
-    name: &[u8],
-    buffer: &mut Guarded,
-) -> Answer<*mut GaihAddrtuple> {
-    let name = CString::new(name).unwrap();
-    let (mut pat, mut errno, mut herrno, mut ttl) =
-        (ptr::null_mut(), UNTOUCHED, UNTOUCHED, UNTOUCHED);
-    let len = buffer.len();
-    // SAFETY: every pointer is valid; the buffer is `len` writable bytes.
-    let status = unsafe {
-        gethostbyname4_with(
-            config,
-            name.as_ptr(),
-            &mut pat,
-            buffer.ptr(),
-            len,
-            &mut errno,
-            &mut herrno,
-            &mut ttl,
-        )
-    };
-    Answer {
-        status,
-        errno,
-        herrno,
-        ttl,
-        result: pat,
-    }
-}
-
-fn byname3(
-    config: impl FnOnce() -> Config,
-    name: &[u8],
-    af: c_int,
-    buffer: &mut Guarded,
-) -> Answer<(libc::hostent, *mut c_char)> {
-    let name = CString::new(name).unwrap();
-    let mut host = empty_hostent();
-    let (mut canon, mut errno, mut herrno, mut ttl) =
-        (ptr::null_mut(), UNTOUCHED, UNTOUCHED, UNTOUCHED);
-    let len = buffer.len();
-    // SAFETY: every pointer is valid; the buffer is `len` writable bytes.
-    let status = unsafe {
-        gethostbyname3_with(
-            config,
-            name.as_ptr(),
-            af,
-            &mut host,
-            buffer.ptr(),
-            len,
-            &mut errno,
-            &mut herrno,
-            &mut ttl,
-            &mut canon,
-        )
-    };
-    Answer {
-        status,
-        errno,
-        herrno,
-        ttl,
-        result: (host, canon),
-    }
-}
-
-fn byaddr2(
-    config: impl FnOnce() -> Config,
-    address: &[u8],
-    af: c_int,
-    buffer: &mut Guarded,
-) -> Answer<libc::hostent> {
-    let mut host = empty_hostent();
-    let (mut errno, mut herrno, mut ttl) = (UNTOUCHED, UNTOUCHED, UNTOUCHED);
-    let len = buffer.len();
-    // SAFETY: every pointer is valid; the buffer is `len` writable bytes.
-    let status = unsafe {
-        gethostbyaddr2_with(
-            config,
-            address.as_ptr().cast(),
-            address.len() as libc::socklen_t,
-            af,
-            &mut host,
-            buffer.ptr(),
-            len,
-            &mut errno,
-            &mut herrno,
-            &mut ttl,
-        )
-    };
-    Answer {
-        status,
-        errno,
-        herrno,
-        ttl,
-        result: host,
-    }
-}
+use pnrp_tests::nss_calls::*;
 
 fn big() -> Guarded {
     Guarded::new(64 * 1024)
@@ -153,6 +33,7 @@ fn absent() -> Config {
     Config {
         socket_path: absent_path(),
         timeout: Config::DEFAULT_TIMEOUT,
+        snapshot: None,
     }
 }
 
@@ -395,7 +276,7 @@ fn absent_daemon_is_try_again_with_the_connect_error() {
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
     let stale = Config {
         socket_path: path,
-        timeout: Config::DEFAULT_TIMEOUT,
+        ..absent()
     };
     byname3(|| stale, NAME.as_bytes(), libc::AF_INET, &mut big()).assert_failed(
         NssStatus::TryAgain,
@@ -528,40 +409,6 @@ fn errno_survives_success_and_carries_the_error_on_failure() {
     assert_eq!((status, errno_slot), (NssStatus::TryAgain, libc::ENOENT));
     // SAFETY: as above.
     assert_eq!(unsafe { *errno() }, 4242);
-}
-
-/// Runs `call` for every buffer length up to the needed size + 64: too small must be
-/// TRYAGAIN/ERANGE/NETDB_INTERNAL with nothing returned, big enough must be `expected`, and the
-/// guard bytes around the buffer must never change. Returns the needed size.
-fn sweep<T: std::fmt::Debug>(
-    mut call: impl FnMut(&mut Guarded) -> Answer<T>,
-    returned_nothing: impl Fn(&T) -> bool,
-    mut check: impl FnMut(&Guarded, &T),
-) -> usize {
-    let mut needed = None;
-    let mut buflen = 0;
-    while needed.is_none_or(|needed| buflen <= needed + 64) {
-        let mut buffer = Guarded::new(buflen);
-        let answer = call(&mut buffer);
-        assert!(
-            buffer.guards_intact(),
-            "wrote outside a {buflen}-byte buffer"
-        );
-        if answer.status == NssStatus::Success {
-            needed.get_or_insert(buflen);
-            check(&buffer, &answer.result);
-        } else {
-            assert!(
-                needed.is_none(),
-                "failed with {buflen} bytes after success: {answer:?}"
-            );
-            answer.assert_failed(NssStatus::TryAgain, libc::ERANGE, NETDB_INTERNAL);
-            assert!(returned_nothing(&answer.result));
-        }
-        buflen += 1;
-        assert!(buflen < 64 * 1024, "never succeeded");
-    }
-    needed.unwrap()
 }
 
 fn many_addresses() -> (Response, Vec<Tuple>) {

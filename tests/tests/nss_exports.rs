@@ -23,7 +23,8 @@ fn exported_functions_read_the_environment() {
         Config::from_env(),
         Config {
             socket_path: PathBuf::from(DEFAULT_SOCKET_PATH),
-            timeout: Config::DEFAULT_TIMEOUT
+            timeout: Config::DEFAULT_TIMEOUT,
+            snapshot: Some(PathBuf::from("/run/pnrp/pnrpd.names")),
         }
     );
     for (value, ms) in [("250", 250), ("0", 1), ("100000", 5000), ("soon", 5000)] {
@@ -39,6 +40,8 @@ fn exported_functions_read_the_environment() {
     let daemon = FakeDaemon::answering(three_addresses(), names);
     std::env::set_var("PNRP_SOCKET", &daemon.path);
     std::env::set_var("PNRP_TIMEOUT_MS", "3000");
+    // The snapshot is looked for beside whichever socket the environment names.
+    assert_eq!(Config::from_env().snapshot, Some(daemon.snapshot_path()));
     let name = CString::new(NAME).unwrap();
     let mut buffer = Guarded::new(4096);
     let (mut errno, mut herrno, mut ttl): (c_int, c_int, i32) = (0, 0, -1);

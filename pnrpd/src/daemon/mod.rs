@@ -6,7 +6,10 @@
 //!   sockets, and moves each to where it belongs. No protocol logic or policy of its own.
 //! - [`service`] — every request's handling: ownership, quotas, identities, persistence before
 //!   acknowledgement, the mapping between the engine's results and socket-protocol answers.
-//! - [`server`] — the Unix socket: accepting clients within limits, one task per connection.
+//! - [`server`] — the Unix socket: accepting clients within limits, one task per connection,
+//!   which answers from the [`view::View`] what needs no cloud work and sends the rest here.
+//! - [`view`] — that view, and the snapshot of local names beside the socket for the NSS module,
+//!   both republished by the service at every change.
 //! - [`network`] — the UDP (cloud and side ports) and SSDP sockets, opening clouds, seeds,
 //!   moving datagrams.
 //! - [`seeds`] — seeds given as host names, resolved off the run loop.
@@ -23,6 +26,7 @@ pub mod network;
 pub mod seeds;
 pub mod server;
 pub mod service;
+pub mod view;
 
 use std::collections::HashMap;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -39,6 +43,7 @@ use self::network::Network;
 use self::seeds::{Lookup, SeedNames};
 use self::server::Command;
 use self::service::{Handled, Service};
+use self::view::SharedView;
 use crate::config::Seed;
 use crate::identity::IdentityError;
 use crate::interfaces;
@@ -165,8 +170,20 @@ pub async fn run(
 
     let listener = server::bind(&settings.socket)?;
     info!(socket = %settings.socket.display(), "listening");
+    // Only once the socket is ours: a second daemon refused at bind must not touch the first
+    // one's snapshot.
+    let view = SharedView::default();
+    service.start_publishing(
+        Instant::now(),
+        view.clone(),
+        Some(pnrp_shared::snapshot::path_for(&settings.socket)),
+        settings
+            .cloud
+            .as_ref()
+            .map_or(Duration::ZERO, |cloud| cloud.freshness),
+    );
     let (commands, mut incoming) = mpsc::channel::<Command>(256);
-    let accept = tokio::spawn(server::accept(listener, commands));
+    let accept = tokio::spawn(server::accept(listener, commands, view));
     ready();
 
     let mut datagram = vec![0u8; 65536];
@@ -192,6 +209,7 @@ pub async fn run(
                 }
                 accept.abort();
                 incoming.close();
+                service.stop_publishing();
                 // Their clients hear that pnrpd is shutting down.
                 waiting.clear();
                 if network.is_none() {
@@ -236,6 +254,8 @@ pub async fn run(
                         );
                     }
                 }
+                // Addresses and clouds may have changed: the snapshot is rewritten only if so.
+                service.publish(now);
             }
             received = receive(network.as_ref(), false, &mut datagram) => {
                 if let (Ok(first), Some(network)) = (received, &mut network) {
@@ -268,6 +288,7 @@ pub async fn run(
                 let _ = reply.send(response);
             }
         }
+        service.publish_if_outdated(Instant::now());
     };
 
     if let Some(leaving) = leaving {
@@ -279,6 +300,7 @@ pub async fn run(
         }
     }
     info!("shutting down");
+    service.stop_publishing();
     if network.is_some() {
         service.save_known_nodes(MAX_SAVED_PEERS);
     }

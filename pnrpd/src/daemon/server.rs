@@ -1,12 +1,13 @@
 //! The Unix-socket server: binds the socket, accepts clients within the connection limits (all
-//! users, and each user), and runs one task per connection that reads request frames, hands
-//! each to the run loop as a [`Command`] and writes the answer back.
+//! users, and each user), and runs one task per connection that reads request frames (several
+//! may come on one connection, even in one read), answers from the [`View`] what needs no cloud
+//! work, hands the rest to the run loop as a [`Command`] and writes the answers back in order.
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pnrp_shared::ipc::{self, ErrorKind, FrameError, Request, Response, HEADER_LEN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,6 +15,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::{debug, warn};
 
+use super::view::{SharedView, View};
 use super::DaemonError;
 
 /// How long a client may stay silent before its connection is closed (the NSS module and
@@ -80,9 +82,9 @@ pub fn bind(path: &Path) -> Result<UnixListener, DaemonError> {
     Ok(listener)
 }
 
-/// Accepts clients for ever, each served by a task of its own that sends its requests to
-/// `commands`.
-pub async fn accept(listener: UnixListener, commands: mpsc::Sender<Command>) {
+/// Accepts clients for ever, each served by a task of its own that answers from `view` what it
+/// can and sends the other requests to `commands`.
+pub async fn accept(listener: UnixListener, commands: mpsc::Sender<Command>, view: SharedView) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let per_user: Arc<Mutex<HashMap<u32, usize>>> = Arc::default();
     loop {
@@ -117,8 +119,9 @@ pub async fn accept(listener: UnixListener, commands: mpsc::Sender<Command>) {
         }
         let commands = commands.clone();
         let per_user = per_user.clone();
+        let view = view.clone();
         tokio::spawn(async move {
-            serve(stream, commands, uid).await;
+            serve(stream, commands, uid, &view).await;
             let mut counts = per_user
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -134,61 +137,124 @@ pub async fn accept(listener: UnixListener, commands: mpsc::Sender<Command>) {
 }
 
 /// Serves one client: frames in, frames out, until it closes, idles or sends garbage.
-async fn serve(mut stream: UnixStream, commands: mpsc::Sender<Command>, uid: u32) {
+async fn serve(
+    mut stream: UnixStream,
+    commands: mpsc::Sender<Command>,
+    uid: u32,
+    view: &SharedView,
+) {
+    // Bytes received and not yet handled: one read usually brings a whole request (the NSS
+    // module sends header and body at once), and may bring several.
+    let mut received: Vec<u8> = Vec::new();
+    // When the first byte of the frame being received arrived.
+    let mut frame_started: Option<Instant> = None;
     loop {
-        let mut header = [0; HEADER_LEN];
-        match tokio::time::timeout(IDLE_TIMEOUT, stream.read_exact(&mut header)).await {
-            Ok(Ok(_)) => {}
-            _ => return,
-        }
-        let request = match read_body(&mut stream, header).await {
-            Ok(request) => request,
+        let request = match next_request(&mut received) {
+            Ok(Some(request)) => request,
+            Ok(None) => {
+                let wait = match frame_started {
+                    Some(started) => FRAME_TIMEOUT.saturating_sub(started.elapsed()),
+                    None => IDLE_TIMEOUT,
+                };
+                let want = wanted(&received);
+                received.reserve(want);
+                match tokio::time::timeout(wait, stream.read_buf(&mut received)).await {
+                    Ok(Ok(read)) if read > 0 => {
+                        frame_started.get_or_insert_with(Instant::now);
+                        continue;
+                    }
+                    // The client closed or idled between frames: done.
+                    _ if received.is_empty() => return,
+                    _ => {
+                        refuse(&mut stream, FrameError::Malformed("frame cut short".into())).await;
+                        return;
+                    }
+                }
+            }
             Err(error) => {
-                debug!(%error, "bad frame from a client");
-                let kind = match error {
-                    FrameError::UnsupportedVersion(_) => ErrorKind::UnsupportedVersion,
-                    _ => ErrorKind::BadRequest,
-                };
-                let response = Response::Error {
-                    kind,
-                    message: error.to_string(),
-                };
-                let _ = write_response(&mut stream, &response).await;
+                refuse(&mut stream, error).await;
                 return;
             }
         };
-        let (reply, answer) = oneshot::channel();
-        let response = match commands
-            .send(Command {
-                request,
-                reply,
-                uid,
-            })
-            .await
-        {
-            Ok(()) => answer.await.ok(),
-            Err(_) => None,
+        frame_started = (!received.is_empty()).then(Instant::now);
+        let at_once = answer_at_once(&view.load(), &request);
+        let response = match at_once {
+            Some(response) => response,
+            None => through_run_loop(&commands, request, uid).await,
         };
-        let response = response.unwrap_or(Response::Error {
-            kind: ErrorKind::Unavailable,
-            message: "pnrpd is shutting down".into(),
-        });
         if write_response(&mut stream, &response).await.is_err() {
             return;
         }
     }
 }
 
-async fn read_body(
-    stream: &mut UnixStream,
-    header: [u8; HEADER_LEN],
-) -> Result<Request, FrameError> {
-    let length = ipc::frame_length(header)?;
-    let mut body = vec![0; length];
-    match tokio::time::timeout(FRAME_TIMEOUT, stream.read_exact(&mut body)).await {
-        Ok(Ok(_)) => ipc::decode_body(&body),
-        _ => Err(FrameError::Malformed("frame cut short".into())),
+/// The view's answer, if it has one (the `Arc` is held only for this call).
+fn answer_at_once(view: &View, request: &Request) -> Option<Response> {
+    view.answer(Instant::now(), request)
+}
+
+/// The run loop's answer; an error if it is stopping.
+async fn through_run_loop(
+    commands: &mpsc::Sender<Command>,
+    request: Request,
+    uid: u32,
+) -> Response {
+    let (reply, answer) = oneshot::channel();
+    let response = match commands
+        .send(Command {
+            request,
+            reply,
+            uid,
+        })
+        .await
+    {
+        Ok(()) => answer.await.ok(),
+        Err(_) => None,
+    };
+    response.unwrap_or(Response::Error {
+        kind: ErrorKind::Unavailable,
+        message: "pnrpd is shutting down".into(),
+    })
+}
+
+/// The first whole request in `received`, taken out of it; `None` until one has arrived whole.
+/// A header announcing too much is an error at once, before its body is awaited.
+fn next_request(received: &mut Vec<u8>) -> Result<Option<Request>, FrameError> {
+    let Some(header) = received.first_chunk::<HEADER_LEN>() else {
+        return Ok(None);
+    };
+    let length = ipc::frame_length(*header)?;
+    if received.len() < HEADER_LEN + length {
+        return Ok(None);
     }
+    let request = ipc::decode_body(&received[HEADER_LEN..HEADER_LEN + length]);
+    received.drain(..HEADER_LEN + length);
+    request.map(Some)
+}
+
+/// How much room the next read should have: the rest of the frame under way, at least 4 KiB.
+fn wanted(received: &[u8]) -> usize {
+    let rest = received
+        .first_chunk::<HEADER_LEN>()
+        .and_then(|header| ipc::frame_length(*header).ok())
+        .map_or(0, |length| {
+            (HEADER_LEN + length).saturating_sub(received.len())
+        });
+    rest.max(4096)
+}
+
+/// Answers a frame that cannot be served with the error saying why.
+async fn refuse(stream: &mut UnixStream, error: FrameError) {
+    debug!(%error, "bad frame from a client");
+    let kind = match error {
+        FrameError::UnsupportedVersion(_) => ErrorKind::UnsupportedVersion,
+        _ => ErrorKind::BadRequest,
+    };
+    let response = Response::Error {
+        kind,
+        message: error.to_string(),
+    };
+    let _ = write_response(stream, &response).await;
 }
 
 async fn write_response(stream: &mut UnixStream, response: &Response) -> std::io::Result<()> {

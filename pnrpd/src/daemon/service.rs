@@ -7,11 +7,13 @@
 //! [`MAX_REGISTRATIONS_PER_USER`] names and keeps at most [`MAX_IDENTITIES_PER_USER`]
 //! identities; a secured name needs its authority's identity, owned by the caller. A register or
 //! unregister is written to the state directory before the engine changes and the caller hears
-//! "done"; a failed write changes nothing and says so.
+//! "done"; a failed write changes nothing and says so. Once [`Service::start_publishing`] is
+//! called, the view of what needs no cloud work and the snapshot of local names (`view.rs`)
+//! follow every change, before the caller hears of it.
 
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use pnrp_proto::cloud::Reachability;
@@ -26,6 +28,7 @@ use tracing::{info, warn};
 use crate::identity::{authority_of, Identities, Identity, IdentityError, MAX_IDENTITIES_PER_USER};
 use crate::store::{random_bytes, OwnedRegistration, Store, StoreError};
 
+use super::view::{Publisher, SharedView};
 use super::DaemonError;
 
 /// What became of a request.
@@ -46,6 +49,9 @@ pub struct Service {
     owners: HashMap<PeerName, u32>,
     started: Instant,
     answers: VecDeque<(QueryId, Response)>,
+    fast: Publisher,
+    /// The freshness mirror changed since the view was last published.
+    outdated: bool,
 }
 
 /// Why a request is refused, before it becomes a [`Response::Error`].
@@ -89,7 +95,41 @@ impl Service {
             owners,
             started: now,
             answers: VecDeque::new(),
+            fast: Publisher::default(),
+            outdated: false,
         })
+    }
+
+    /// Publishes from now on, at every change, the view of what needs no cloud work to `shared`
+    /// and (unless `None`) the snapshot of local names to `snapshot`; `freshness` is the
+    /// engine's window. Call it once the clouds are open.
+    pub fn start_publishing(
+        &mut self,
+        now: Instant,
+        shared: SharedView,
+        snapshot: Option<PathBuf>,
+        freshness: Duration,
+    ) {
+        self.fast.start(shared, snapshot, freshness);
+        self.publish(now);
+    }
+
+    /// Publishes the view and the snapshot again (after the addresses or the clouds changed).
+    pub fn publish(&mut self, now: Instant) {
+        self.outdated = false;
+        self.fast.publish(&self.engine, now);
+    }
+
+    /// Publishes the view again if answers came that it should hold.
+    pub fn publish_if_outdated(&mut self, now: Instant) {
+        if self.outdated {
+            self.publish(now);
+        }
+    }
+
+    /// Stops publishing: the view answers nothing more and the snapshot is removed.
+    pub fn stop_publishing(&mut self) {
+        self.fast.close();
     }
 
     /// The protocol engine, for the network side of the daemon.
@@ -111,7 +151,9 @@ impl Service {
     pub fn handle(&mut self, now: Instant, uid: u32, request: Request) -> Handled {
         let response = match request {
             Request::Resolve { name } => {
-                return Handled::Pending(self.engine.start_resolve(now, &name))
+                let query = self.engine.start_resolve(now, &name);
+                self.fast.resolve_started(query, &name, now);
+                return Handled::Pending(query);
             }
             Request::Traceroute { name } => {
                 return Handled::Pending(self.engine.start_trace(now, &name))
@@ -183,12 +225,14 @@ impl Service {
         while let Some(event) = self.engine.poll_event() {
             self.answers.push_back(match event {
                 Event::Resolved { query, records } if records.is_empty() => {
+                    self.fast.resolved(query, &[]);
                     (query, Response::NotFound)
                 }
-                Event::Resolved { query, records } => (
-                    query,
-                    Response::Resolved(records.into_iter().map(record).collect()),
-                ),
+                Event::Resolved { query, records } => {
+                    let records: Vec<ipc::Record> = records.into_iter().map(record).collect();
+                    self.outdated |= self.fast.resolved(query, &records);
+                    (query, Response::Resolved(records))
+                }
                 Event::Traced { query, traces } => (
                     query,
                     Response::Trace(
@@ -263,7 +307,9 @@ impl Service {
         }
         info!(name = %registration.name, owner, "registered");
         self.owners.insert(registration.name.clone(), owner);
+        self.fast.forget(&registration.name);
         let published = self.engine.register(now, registration, identity);
+        self.publish(now);
         Response::Registered(self.info(published))
     }
 
@@ -284,6 +330,8 @@ impl Service {
         }
         self.engine.unregister(now, name);
         self.owners.remove(name);
+        self.fast.forget(name);
+        self.publish(now);
         info!(%name, uid, "unregistered");
         Response::Unregistered
     }

@@ -4,24 +4,34 @@
 
 use std::net::Ipv4Addr;
 
-use pnrp_proto::fuzzing::TARGETS;
+use pnrp_proto::fuzzing::EntryPoint;
 use pnrp_proto::wire::{
     AuthorityBuffer, BoundedVec, Classifier, Cpa, CpaFields, Endpoint, ExtendedData,
     ExtendedPayload, ExtendedPayloadFields, ExtendedText, FriendlyName, MAX_AUTHORITY_BUFFER,
 };
-use pnrp_shared::{ipc, PeerName};
+use pnrp_shared::{ipc, snapshot, PeerName, ScopedAddr};
 
 use super::ipc::{requests, responses};
 use super::wire::{full_buffer, key, packets, revoke_cpa, sample_cpa};
 
+/// Every fuzz target (its name, its directory under `fuzz/corpus/`, and its entry point): the
+/// protocol crate's and the shared crate's.
+pub fn targets() -> Vec<(&'static str, EntryPoint)> {
+    pnrp_proto::fuzzing::TARGETS
+        .iter()
+        .chain(pnrp_shared::fuzzing::TARGETS)
+        .copied()
+        .collect()
+}
+
 /// Every target's seeds: (target, seed name, bytes).
 pub fn all() -> Vec<(&'static str, String, Vec<u8>)> {
-    TARGETS
-        .iter()
+    targets()
+        .into_iter()
         .flat_map(|(target, _)| {
             seeds(target)
                 .into_iter()
-                .map(move |(name, bytes)| (*target, name, bytes))
+                .map(move |(name, bytes)| (target, name, bytes))
         })
         .collect()
 }
@@ -238,6 +248,44 @@ fn hostname_seeds() -> Vec<(String, Vec<u8>)> {
     .collect()
 }
 
+/// Local-names snapshots as pnrpd writes them: none, one, several with IPv4, link-local and
+/// the longest name, the most addresses a name carries.
+fn snapshot_seeds() -> Vec<(String, Vec<u8>)> {
+    let address = |text: &str, scope_id: u32| ScopedAddr {
+        ip: text.parse().unwrap(),
+        scope_id,
+    };
+    let name = |text: &str| -> PeerName { text.parse().unwrap() };
+    let web = name("0.web");
+    let printer = name("0.printer.café");
+    let longest = name(&format!("{}.{}", "a".repeat(40), "€".repeat(149)));
+    let one = [address("fd00::1", 0)];
+    let mixed = [
+        address("fd00::7", 0),
+        address("fe80::7", 2),
+        address("::ffff:192.0.2.7", 0),
+    ];
+    let many: Vec<ScopedAddr> = (0..ipc::MAX_ADDRESSES as u16)
+        .map(|index| address(&format!("fd00::{index:x}"), 0))
+        .collect();
+    vec![
+        ("empty".into(), snapshot::encode([])),
+        ("one".into(), snapshot::encode([(&web, &one[..])])),
+        (
+            "several".into(),
+            snapshot::encode([
+                (&web, &one[..]),
+                (&printer, &mixed[..]),
+                (&longest, &mixed[1..2]),
+            ]),
+        ),
+        (
+            "many-addresses".into(),
+            snapshot::encode([(&web, &many[..])]),
+        ),
+    ]
+}
+
 /// The seeds of a fuzz target, by name (without the `seed-` prefix of their files).
 pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
     match target {
@@ -246,6 +294,7 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
         "reassembly" => reassembly_seeds(),
         "ipc_decode" => ipc_seeds(),
         "hostname" => hostname_seeds(),
+        "snapshot" => snapshot_seeds(),
         other => unreachable!("{other}"),
     }
 }
