@@ -8,7 +8,9 @@
 //!
 //! Every table is bounded: two generations of at most half the limit each, the older dropped
 //! whole when the newer fills (an approximate LRU in O(1) per datagram, so a flood of spoofed
-//! sources costs no scan). Sans-IO like the rest of the cloud: time comes in as `now`.
+//! sources costs no scan). Sans-IO like the rest of the cloud: time comes in as `now`. Entries
+//! are compact (times as offsets from the guard's first use, counters as `u32`): a simulator
+//! holds the tables of 10^5 nodes.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -91,23 +93,30 @@ impl<K: Eq + Hash + Copy, V> Generations<K, V> {
 
 #[derive(Debug)]
 struct Source {
+    /// When the bucket was last refilled, in milliseconds after the guard's origin.
+    refilled: u64,
     /// Tokens in thousandths of a datagram.
-    tokens: u64,
-    refilled: Instant,
-    received: u64,
-    answered: u64,
+    tokens: u32,
+    /// Bytes received (saturating: a budget of 12 GiB is as good as unlimited).
+    received: u32,
+    /// Bytes answered.
+    answered: u32,
 }
 
 /// The per-source tables of one cloud.
 #[derive(Debug)]
 pub struct Guard {
+    /// The first `now` the guard saw: the times it keeps are offsets from it.
+    origin: Option<Instant>,
     sources: Generations<Ipv6Addr, Source>,
-    proven: Generations<Ipv6Addr, Instant>,
+    /// When each proof expires, in whole seconds after the origin (rounded up).
+    proven: Generations<Ipv6Addr, u32>,
 }
 
 impl Default for Guard {
     fn default() -> Self {
         Guard {
+            origin: None,
             sources: Generations::new(MAX_SOURCES),
             proven: Generations::new(MAX_PROVEN),
         }
@@ -118,33 +127,49 @@ impl Guard {
     /// A datagram of `len` bytes arrived from `from`: whether to process it (the source's bucket
     /// had a token). Admitted bytes earn the source answer budget.
     pub fn admit(&mut self, now: Instant, from: &Ipv6Addr, len: usize) -> bool {
-        let full = u64::from(BURST) * 1000;
+        let full = BURST * 1000;
+        let at = self.millis(now);
         let source = self.sources.entry(*from, || Source {
+            refilled: at,
             tokens: full,
-            refilled: now,
             received: 0,
             answered: 0,
         });
-        let elapsed = now.saturating_duration_since(source.refilled);
-        let earned = elapsed.as_millis().saturating_mul(u128::from(RATE_PER_SEC));
-        source.tokens = (u128::from(source.tokens) + earned).min(u128::from(full)) as u64;
-        source.refilled = now;
+        let earned = at
+            .saturating_sub(source.refilled)
+            .saturating_mul(u64::from(RATE_PER_SEC));
+        source.tokens = (u64::from(source.tokens) + earned).min(u64::from(full)) as u32;
+        source.refilled = at;
         if source.tokens < 1000 {
             return false;
         }
         source.tokens -= 1000;
-        source.received = source.received.saturating_add(len as u64);
+        source.received = source.received.saturating_add(clamp(len as u64));
         true
     }
 
-    /// Whether `to` has proven, within [`PROOF_LIFETIME`], that it receives at its address.
+    /// Whether `to` has proven, within [`PROOF_LIFETIME`] (to the second), that it receives at
+    /// its address.
     pub fn is_proven(&self, now: Instant, to: &Ipv6Addr) -> bool {
-        self.proven.get(to).is_some_and(|until| *until > now)
+        let Some(origin) = self.origin else {
+            return false;
+        };
+        let elapsed = now.saturating_duration_since(origin).as_secs();
+        self.proven
+            .get(to)
+            .is_some_and(|until| u64::from(*until) > elapsed)
     }
 
     /// `to` echoed something only a receiver at its address could know.
     pub fn prove(&mut self, now: Instant, to: &Ipv6Addr) {
-        *self.proven.entry(*to, || now) = now + PROOF_LIFETIME;
+        let until = clamp((self.millis(now) + PROOF_LIFETIME.as_millis() as u64).div_ceil(1000));
+        *self.proven.entry(*to, || until) = until;
+    }
+
+    /// `now` in milliseconds after the origin (which the first call sets).
+    fn millis(&mut self, now: Instant) -> u64 {
+        let origin = *self.origin.get_or_insert(now);
+        now.saturating_duration_since(origin).as_millis() as u64
     }
 
     /// Bytes we may still answer `to` with: `None` when unlimited (a proven source).
@@ -153,7 +178,7 @@ impl Guard {
             return None;
         }
         Some(self.sources.get(to).map_or(0, |source| {
-            (source.received.saturating_mul(AMPLIFICATION)).saturating_sub(source.answered)
+            (u64::from(source.received) * AMPLIFICATION).saturating_sub(u64::from(source.answered))
         }))
     }
 
@@ -162,10 +187,11 @@ impl Guard {
         match self.budget(now, to) {
             None => true,
             Some(left) if left >= len as u64 => {
+                let len = clamp(len as u64);
                 if let Some(source) = self.sources.current.get_mut(to) {
-                    source.answered = source.answered.saturating_add(len as u64);
+                    source.answered = source.answered.saturating_add(len);
                 } else if let Some(source) = self.sources.previous.get_mut(to) {
-                    source.answered = source.answered.saturating_add(len as u64);
+                    source.answered = source.answered.saturating_add(len);
                 }
                 true
             }
@@ -176,9 +202,12 @@ impl Guard {
     /// Forgets sources idle for [`IDLE`] and expired proofs (the maintenance round calls it):
     /// the tables hold the peers of the last minute, not every peer ever heard.
     pub fn prune(&mut self, now: Instant) {
+        let at = self.millis(now);
+        let idle = IDLE.as_millis() as u64;
         self.sources
-            .retain(|source| now.saturating_duration_since(source.refilled) < IDLE);
-        self.proven.retain(|until| *until > now);
+            .retain(|source| at.saturating_sub(source.refilled) < idle);
+        let elapsed = at / 1000;
+        self.proven.retain(|until| u64::from(*until) > elapsed);
     }
 
     /// Sources tracked (rate and budget), for tests.
@@ -190,6 +219,11 @@ impl Guard {
     pub fn proven_count(&self) -> usize {
         self.proven.len()
     }
+}
+
+/// A count or a time kept as `u32`, saturating.
+fn clamp(value: u64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
