@@ -14,7 +14,7 @@ use std::time::Instant;
 use pnrp_shared::PnrpId;
 use rand::RngCore;
 
-use super::cache::{CacheEntry, RouteCache};
+use super::cache::{CacheEntry, Endpoints, RouteCache};
 use super::requests::{Admission, Purpose, Reply};
 use super::Cloud;
 use crate::wire::{
@@ -47,7 +47,7 @@ impl Cloud {
         }
         let endpoints = self.entry_endpoints(&entry);
         if let Some(known) = self.cache.get(&entry.pnrp_id) {
-            if known.endpoints == endpoints {
+            if known.endpoints[..] == endpoints[..] {
                 return;
             }
         }
@@ -169,7 +169,7 @@ impl Cloud {
         }
         if !self.cache.insert(CacheEntry {
             id,
-            endpoints,
+            endpoints: Endpoints::from_slice(&endpoints),
             last_seen: now,
         }) {
             return;

@@ -16,7 +16,7 @@
 //! The maintenance round checks the stalest entries ([`RouteCache::stalest`]), so dead ones
 //! leave and live ones stay fresh.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddrV6;
 use std::time::{Duration, Instant};
 
@@ -37,13 +37,16 @@ pub const MAX_PER_ADDRESS: usize = 4;
 /// for a liveness check.
 pub const STALE: Duration = Duration::from_secs(600);
 
+/// A cached node's endpoints: nearly always one, kept inline (no allocation of its own).
+pub type Endpoints = smallvec::SmallVec<[SocketAddrV6; 1]>;
+
 /// A cached node: its PNRP ID and where it listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheEntry {
     /// The entry's PNRP ID.
     pub id: PnrpId,
     /// Its PNRP endpoints (at most 20 on the wire; the first is tried first).
-    pub endpoints: Vec<SocketAddrV6>,
+    pub endpoints: Endpoints,
     /// When it last proved alive.
     pub last_seen: Instant,
 }
@@ -60,7 +63,7 @@ struct Slot {
 /// The cache.
 #[derive(Debug, Default)]
 pub struct RouteCache {
-    entries: BTreeMap<PnrpId, CacheEntry>,
+    entries: Sorted,
     slots: HashMap<Slot, PnrpId>,
     anchors: Vec<PnrpId>,
 }
@@ -112,6 +115,70 @@ fn place(anchor: &PnrpId, id: &PnrpId) -> Option<(u8, u8)> {
     Some((level, if above { 10 + index } else { index }))
 }
 
+/// The entries, sorted by ID: a cache holds a few dozen, and a vector keeps them in a third of
+/// a B-tree's memory (a simulator holds 10^5 caches).
+#[derive(Debug, Default)]
+struct Sorted(Vec<CacheEntry>);
+
+impl Sorted {
+    fn find(&self, id: &PnrpId) -> Result<usize, usize> {
+        self.0.binary_search_by(|entry| entry.id.cmp(id))
+    }
+
+    fn get(&self, id: &PnrpId) -> Option<&CacheEntry> {
+        self.find(id).ok().map(|at| &self.0[at])
+    }
+
+    fn get_mut(&mut self, id: &PnrpId) -> Option<&mut CacheEntry> {
+        self.find(id).ok().map(|at| &mut self.0[at])
+    }
+
+    fn contains_key(&self, id: &PnrpId) -> bool {
+        self.find(id).is_ok()
+    }
+
+    /// Adds `entry`, or replaces the one with its ID.
+    fn insert(&mut self, entry: CacheEntry) {
+        match self.find(&entry.id) {
+            Ok(at) => self.0[at] = entry,
+            Err(at) => {
+                // Grown a few at a time: doubling would leave a third of the room unused.
+                if self.0.len() == self.0.capacity() {
+                    self.0.reserve_exact(4);
+                }
+                self.0.insert(at, entry);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &PnrpId) -> Option<CacheEntry> {
+        self.find(id).ok().map(|at| self.0.remove(at))
+    }
+
+    fn values(&self) -> std::slice::Iter<'_, CacheEntry> {
+        self.0.iter()
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &PnrpId> {
+        self.0.iter().map(|entry| &entry.id)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The entries below `anchor` and those above it (`anchor` itself in neither).
+    fn around(&self, anchor: &PnrpId) -> (&[CacheEntry], &[CacheEntry]) {
+        let below = self.0.partition_point(|entry| entry.id < *anchor);
+        let above = self.0.partition_point(|entry| entry.id <= *anchor);
+        (&self.0[..below], &self.0[above..])
+    }
+}
+
 impl RouteCache {
     /// An empty cache around these anchors.
     pub fn new(anchors: Vec<PnrpId>) -> Self {
@@ -123,7 +190,7 @@ impl RouteCache {
 
     /// Replaces the anchors (registrations came or went) and re-files every entry.
     pub fn set_anchors(&mut self, anchors: Vec<PnrpId>) {
-        let entries: Vec<CacheEntry> = std::mem::take(&mut self.entries).into_values().collect();
+        let entries = std::mem::take(&mut self.entries).0;
         self.slots.clear();
         self.anchors = anchors;
         for entry in entries {
@@ -172,7 +239,7 @@ impl RouteCache {
         let refresh = self
             .entries
             .get(&entry.id)
-            .is_some_and(|known| known.endpoints == entry.endpoints);
+            .is_some_and(|known| known.endpoints[..] == entry.endpoints[..]);
         if !refresh {
             let mut sharing = vec![0usize; entry.endpoints.len()];
             for other in self.entries.values().filter(|other| other.id != entry.id) {
@@ -192,7 +259,7 @@ impl RouteCache {
         }
         let id = entry.id;
         let seen = entry.last_seen;
-        self.entries.insert(id, entry);
+        self.entries.insert(entry);
         self.claim_slots(&id);
         if !self.holds_slot(&id) {
             self.replace_stale(&id, seen);
@@ -292,22 +359,16 @@ impl RouteCache {
         anchor: &PnrpId,
         upwards: bool,
     ) -> Box<dyn Iterator<Item = PnrpId> + 'a> {
-        use std::ops::Bound::{Excluded, Unbounded};
-        let anchor = *anchor;
+        let (below, above) = self.entries.around(anchor);
         if upwards {
-            Box::new(
-                self.entries
-                    .range((Excluded(anchor), Unbounded))
-                    .chain(self.entries.range(..anchor))
-                    .map(|(id, _)| *id),
-            )
+            Box::new(above.iter().chain(below).map(|entry| entry.id))
         } else {
             Box::new(
-                self.entries
-                    .range(..anchor)
+                below
+                    .iter()
                     .rev()
-                    .chain(self.entries.range((Excluded(anchor), Unbounded)).rev())
-                    .map(|(id, _)| *id),
+                    .chain(above.iter().rev())
+                    .map(|entry| entry.id),
             )
         }
     }
@@ -447,6 +508,12 @@ impl RouteCache {
         stale
     }
 
+    /// Gives back memory the entries no longer need (after a burst).
+    pub fn shrink_to_fit(&mut self) {
+        self.entries.0.shrink_to_fit();
+        self.slots.shrink_to_fit();
+    }
+
     /// The entries closest to `target` that pass `allowed`, closest first, at most `count`.
     pub fn closest_few(
         &self,
@@ -484,7 +551,7 @@ mod tests {
         address[8..].copy_from_slice(&id.0[..8]);
         CacheEntry {
             id,
-            endpoints: vec![SocketAddrV6::new(address.into(), 3540, 0, 0)],
+            endpoints: smallvec::smallvec![SocketAddrV6::new(address.into(), 3540, 0, 0)],
             last_seen: Instant::now(),
         }
     }
@@ -663,7 +730,7 @@ mod tests {
             .filter(|candidate| {
                 cache.insert(CacheEntry {
                     id: **candidate,
-                    endpoints: vec![poisoner],
+                    endpoints: smallvec::smallvec![poisoner],
                     last_seen: Instant::now(),
                 })
             })
@@ -674,19 +741,19 @@ mod tests {
         let other_port = SocketAddrV6::new(*poisoner.ip(), 4000, 0, 0);
         assert!(!cache.insert(CacheEntry {
             id: id(0x41, 1),
-            endpoints: vec![other_port],
+            endpoints: smallvec::smallvec![other_port],
             last_seen: Instant::now(),
         }));
         // An entry listing the address among others is refused too.
         assert!(!cache.insert(CacheEntry {
             id: id(0x41, 2),
-            endpoints: vec!["[fd00::7]:3540".parse().unwrap(), poisoner],
+            endpoints: smallvec::smallvec!["[fd00::7]:3540".parse().unwrap(), poisoner],
             last_seen: Instant::now(),
         }));
         // A known entry is still refreshed, and other addresses are welcome.
         assert!(cache.insert(CacheEntry {
             id: ids[0],
-            endpoints: vec![poisoner],
+            endpoints: smallvec::smallvec![poisoner],
             last_seen: Instant::now(),
         }));
         assert!(cache.insert(entry(id(0x42, 3))));

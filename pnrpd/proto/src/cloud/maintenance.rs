@@ -88,6 +88,7 @@ impl Cloud {
         self.deferred.retain(|deferred| deferred.expires > now);
         self.deferred.shrink_to_fit();
         self.resolves.shrink_to_fit();
+        self.cache.shrink_to_fit();
         self.transmits.shrink_to_fit();
         self.events.shrink_to_fit();
     }
@@ -193,7 +194,7 @@ impl Cloud {
         if self
             .cache
             .get(&entry.pnrp_id)
-            .is_some_and(|known| known.endpoints == endpoints)
+            .is_some_and(|known| known.endpoints[..] == endpoints[..])
         {
             self.forget(&entry.pnrp_id);
             self.rendezvous.lost(now, to);

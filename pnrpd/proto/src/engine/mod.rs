@@ -422,7 +422,7 @@ impl Engine {
                 slot.cloud.cache().entries().map(|entry| CachedNode {
                     cloud: slot.name.clone(),
                     id: entry.id,
-                    endpoints: entry.endpoints.clone(),
+                    endpoints: entry.endpoints.to_vec(),
                     age: now.saturating_duration_since(entry.last_seen),
                 })
             })

@@ -16,7 +16,7 @@ use rand::RngCore;
 
 pub use self::machine::{closer, matches, Action, Goal, Input, Outcome, Resolve, Routes};
 
-use super::cache::{CacheEntry, RouteCache};
+use super::cache::{CacheEntry, Endpoints, RouteCache};
 use super::requests::{Purpose, ResolveId};
 use super::{route_entry, Cloud, CloudEvent, Found};
 use crate::wire::{
@@ -201,7 +201,7 @@ impl Cloud {
         }
         let endpoints = self.entry_endpoints(&entry);
         match self.cache.get(&entry.pnrp_id) {
-            Some(known) if known.endpoints == endpoints => {
+            Some(known) if known.endpoints[..] == endpoints[..] => {
                 let mut refreshed = known.clone();
                 refreshed.last_seen = now;
                 self.cache.insert(refreshed);
@@ -330,7 +330,7 @@ impl Cloud {
             if !endpoints.is_empty() {
                 self.cache.insert(CacheEntry {
                     id: publisher.pnrp_id,
-                    endpoints,
+                    endpoints: Endpoints::from_slice(&endpoints),
                     last_seen: now,
                 });
             }

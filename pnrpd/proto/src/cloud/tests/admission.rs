@@ -146,7 +146,7 @@ fn an_entry_enters_the_cache_only_with_a_cpa_proving_it() {
         message_id,
         AuthorityBuffer::answer(None, Some(genuine)),
     );
-    assert_eq!(cloud.cache().get(&id).unwrap().endpoints, vec![at(3)]);
+    assert_eq!(cloud.cache().get(&id).unwrap().endpoints[..], [at(3)]);
 }
 
 #[test]

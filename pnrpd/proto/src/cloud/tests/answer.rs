@@ -28,7 +28,7 @@ fn node_with_cache() -> (Cloud, Instant) {
     for high in [0x20, 0x40, 0x60, 0x80] {
         cloud.cache.insert(CacheEntry {
             id: id(high),
-            endpoints: vec![at(usize::from(high))],
+            endpoints: smallvec::smallvec![at(usize::from(high))],
             last_seen: now,
         });
     }

@@ -105,7 +105,7 @@ fn an_address_change_within_the_prefix_reaches_the_leaf_set_at_once() {
     for index in [0, 1, 2, 4, 5] {
         let entry = lan.nodes[index].cache().get(&ids[3]);
         assert_eq!(
-            entry.map(|entry| entry.endpoints.clone()),
+            entry.map(|entry| entry.endpoints.to_vec()),
             Some(vec![moved]),
             "node {index}"
         );

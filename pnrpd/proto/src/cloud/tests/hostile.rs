@@ -528,7 +528,7 @@ fn a_silent_entry_naming_its_address_twice_leaves_and_is_checked_once_at_a_time(
     let id = PnrpId([0x55; 32]);
     assert!(cloud.cache.insert(crate::cloud::cache::CacheEntry {
         id,
-        endpoints: vec![dead, dead],
+        endpoints: smallvec::smallvec![dead, dead],
         last_seen: now,
     }));
     let sent = run_counting(&mut cloud, &mut now, 30 * 60, dead);
