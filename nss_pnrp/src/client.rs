@@ -1,8 +1,10 @@
 //! One request and one response with `pnrpd`, over a Unix stream socket, within one deadline.
 //!
-//! Plain blocking-style code over a non-blocking socket: every `connect`, `send` and `recv` is
-//! preceded by a `poll` bounded by the time left, so a daemon that accepts and then stalls, or
-//! answers a byte at a time, costs at most the configured timeout in total. Errors are errno values,
+//! Plain blocking-style code over a non-blocking socket: every wait for `connect`, `send` or
+//! `recv` is a `poll` bounded by the time left, so a daemon that accepts and then stalls, or
+//! answers a byte at a time, costs at most the configured timeout in total. Where the call is
+//! likely to succeed at once (the request into a fresh socket, the body after its header) it is
+//! tried first and polled for only if it would block: two system calls fewer per lookup. Errors are errno values,
 //! which the caller reports to glibc as they are.
 
 use std::ffi::{CStr, OsString};
@@ -87,7 +89,8 @@ pub(crate) fn request(config: &Config, request: &Request) -> Result<Response, c_
     let socket = connect(&config.socket_path, &deadline)?;
     write_all(&socket, &frame, &deadline)?;
     let mut header = [0; HEADER_LEN];
-    read_exact(&socket, &mut header, &deadline)?;
+    // The daemon has not answered yet: wait before reading.
+    read_exact(&socket, &mut header, &deadline, false)?;
     // Checked before allocating: a hostile length never costs more than MAX_FRAME_LEN.
     let length = frame_length(header).map_err(|error| match error {
         FrameError::TooLarge(_) => libc::EMSGSIZE,
@@ -97,7 +100,8 @@ pub(crate) fn request(config: &Config, request: &Request) -> Result<Response, c_
     let mut body = Vec::new();
     body.try_reserve_exact(length).map_err(|_| libc::ENOMEM)?;
     body.resize(length, 0);
-    read_exact(&socket, &mut body, &deadline)?;
+    // Usually in the same segment as its header: read at once.
+    read_exact(&socket, &mut body, &deadline, true)?;
     decode_body(&body).map_err(|_| libc::EPROTO)
 }
 
@@ -233,9 +237,11 @@ fn wait(socket: &OwnedFd, events: libc::c_short, deadline: &Deadline) -> Result<
     }
 }
 
+/// Sends all of `bytes`, trying each `send` first and polling only when it would block.
 fn write_all(socket: &OwnedFd, mut bytes: &[u8], deadline: &Deadline) -> Result<(), c_int> {
     while !bytes.is_empty() {
-        wait(socket, libc::POLLOUT, deadline)?;
+        // Checked on every pass, not only in `wait`: the budget holds even if no call blocks.
+        deadline.remaining_ms()?;
         // SAFETY: `bytes` is valid for reads of its length. MSG_NOSIGNAL: a daemon that hung up
         // must give EPIPE, not kill the host program with SIGPIPE.
         let sent = unsafe {
@@ -251,17 +257,27 @@ fn write_all(socket: &OwnedFd, mut bytes: &[u8], deadline: &Deadline) -> Result<
             continue;
         }
         match last_errno() {
-            libc::EAGAIN | libc::EINTR => continue,
+            libc::EAGAIN => wait(socket, libc::POLLOUT, deadline)?,
+            libc::EINTR => continue,
             errno => return Err(errno),
         }
     }
     Ok(())
 }
 
-/// Fills `buffer` exactly: never asks the socket for more than is still owed.
-fn read_exact(socket: &OwnedFd, mut buffer: &mut [u8], deadline: &Deadline) -> Result<(), c_int> {
+/// Fills `buffer` exactly: never asks the socket for more than is still owed. With `try_first`
+/// the first `recv` is made before any `poll`; otherwise every `recv` waits for data first.
+fn read_exact(
+    socket: &OwnedFd,
+    mut buffer: &mut [u8],
+    deadline: &Deadline,
+    mut try_first: bool,
+) -> Result<(), c_int> {
     while !buffer.is_empty() {
-        wait(socket, libc::POLLIN, deadline)?;
+        if !try_first {
+            wait(socket, libc::POLLIN, deadline)?;
+        }
+        deadline.remaining_ms()?;
         // SAFETY: `buffer` is valid for writes of its length.
         let received = unsafe {
             libc::recv(
@@ -273,9 +289,13 @@ fn read_exact(socket: &OwnedFd, mut buffer: &mut [u8], deadline: &Deadline) -> R
         };
         match received {
             0 => return Err(libc::ECONNRESET),
-            received if received > 0 => buffer = &mut buffer[received as usize..],
+            received if received > 0 => {
+                buffer = &mut buffer[received as usize..];
+                try_first = true;
+            }
             _ => match last_errno() {
-                libc::EAGAIN | libc::EINTR => continue,
+                libc::EAGAIN => try_first = false,
+                libc::EINTR => {}
                 errno => return Err(errno),
             },
         }

@@ -10,7 +10,8 @@
 //! - any doubt (absent, untrusted, changed while read, malformed, another version) is `None`, and
 //!   the caller asks the daemon as if there were no snapshot.
 //!
-//! Nothing is kept between calls: each lookup opens, reads and closes the file (5 system calls),
+//! Nothing is kept between calls: each lookup opens, reads and closes the file (open, fstat, stat
+//! of the socket, read, close: 5 system calls),
 //! so there is no state to go stale or to share across `fork`.
 
 use std::ffi::CString;
@@ -92,8 +93,10 @@ fn read_trusted(path: &Path, socket: &Path) -> Option<Vec<u8>> {
     let mut bytes: Vec<u8> = Vec::new();
     bytes.try_reserve_exact(size + 1).ok()?;
     bytes.resize(size + 1, 0);
+    // Asking for one byte more than the size: a regular file returns the size at once, and
+    // more only if it grew. A short read is followed up; there is no read to see EOF.
     let mut filled = 0;
-    while filled < bytes.len() {
+    while filled < size {
         // SAFETY: the range is inside `bytes`, valid for writes.
         let read = unsafe {
             libc::read(

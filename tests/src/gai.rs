@@ -17,6 +17,8 @@
 //!   snapshot), one connection per lookup as the module makes; the same line, `socket-bench …`.
 //! - `syscalls NAME ITERATIONS`: one lookup, then ITERATIONS between two marker writes
 //!   (`write(-1, "pnrp-bench-mark")`), for `strace` to count the system calls of each.
+//! - `floor-server SOCKET`: a minimal blocking server with a ready-made answer, the floor
+//!   pnrpd's CPU per socket request is compared with.
 //!
 //! The benchmark subcommands are in `gai_bench.rs`.
 
@@ -144,9 +146,10 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         }
         ["socket-bench", name, iterations] => crate::gai_bench::socket_bench_main(name, iterations),
         ["syscalls", name, iterations] => crate::gai_bench::syscalls_main(name, iterations),
+        ["floor-server", socket] => crate::gai_bench::floor_server_main(socket),
         _ => {
             eprintln!(
-                "usage: gai lookup|timed|threads|fork|sweep|reverse|bench|socket-bench|syscalls …"
+                "usage: gai lookup|timed|threads|fork|sweep|reverse|bench|socket-bench|syscalls|floor-server …"
             );
             ExitCode::from(2)
         }

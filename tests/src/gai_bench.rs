@@ -1,6 +1,6 @@
 //! The benchmark subcommands of `pnrp-multicall gai` (`bench/getaddrinfo.sh`): getaddrinfo timed
-//! through glibc, the NSS module's socket path timed alone, and the marked stretch of lookups
-//! whose system calls `strace` counts.
+//! through glibc, the NSS module's socket path timed alone, the marked stretch of lookups whose
+//! system calls `strace` counts, and the floor a daemon's socket path is measured against.
 
 use std::ffi::CString;
 use std::process::ExitCode;
@@ -144,6 +144,48 @@ pub fn syscalls_main(name: &str, iterations: &str) -> ExitCode {
     match first {
         Ok(found) => println!("syscalls name={name} found={}", found.len()),
         Err(error) => println!("syscalls name={name} error={error}"),
+    }
+    ExitCode::SUCCESS
+}
+
+/// `floor-server SOCKET`: the least a daemon can do per socket request, for scale: one blocking
+/// thread accepts, reads one request frame, writes a ready-made answer (one record, one IPv6
+/// and one IPv4 address), waits for the client to close, and closes. No runtime, no lookup.
+pub fn floor_server_main(socket: &str) -> ExitCode {
+    use pnrp_shared::ipc::{self, Record, Response, Source, HEADER_LEN};
+    use std::io::{Read, Write};
+    let Ok(listener) = std::os::unix::net::UnixListener::bind(socket) else {
+        return ExitCode::from(1);
+    };
+    let address = |text: &str| pnrp_shared::ScopedAddr {
+        ip: text.parse().unwrap(),
+        scope_id: 0,
+    };
+    let answer = ipc::encode_frame(&Response::Resolved(vec![Record {
+        name: "0.bench".parse().unwrap(),
+        addresses: vec![address("fd70::1"), address("::ffff:192.0.2.1")],
+        port: None,
+        protocol: Default::default(),
+        comment: None,
+        payload: None,
+        source: Source::Local,
+    }]))
+    .unwrap();
+    let mut buffer = vec![0u8; 64 * 1024];
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let mut header = [0; HEADER_LEN];
+        if stream.read_exact(&mut header).is_err() {
+            continue;
+        }
+        let Ok(length) = ipc::frame_length(header) else {
+            continue;
+        };
+        if length > buffer.len() || stream.read_exact(&mut buffer[..length]).is_err() {
+            continue;
+        }
+        let _ = stream.write_all(&answer);
+        let _ = stream.read(&mut buffer);
     }
     ExitCode::SUCCESS
 }

@@ -265,7 +265,16 @@ async fn write_response(stream: &mut UnixStream, response: &Response) -> std::io
         })
         .unwrap_or_default()
     });
-    tokio::time::timeout(FRAME_TIMEOUT, stream.write_all(&frame))
+    // An answer almost always fits the socket's buffer at once: written so, it arms no timer.
+    let sent = match stream.try_write(&frame) {
+        Ok(sent) => sent,
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(error) => return Err(error),
+    };
+    if sent == frame.len() {
+        return Ok(());
+    }
+    tokio::time::timeout(FRAME_TIMEOUT, stream.write_all(&frame[sent..]))
         .await
         .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }
