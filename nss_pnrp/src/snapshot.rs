@@ -139,54 +139,26 @@ mod tests {
         socket_uid: 107,
     };
 
+    /// [`GOOD`] with another mode (file type and permissions).
+    fn with_mode(mode: libc::mode_t) -> Facts {
+        Facts { mode, ..GOOD }
+    }
+
     #[test]
     fn only_the_daemons_own_unshared_regular_file_is_trusted() {
         assert!(trusted(GOOD));
-        assert!(trusted(Facts {
-            mode: libc::S_IFREG | 0o600,
-            ..GOOD
-        }));
+        assert!(trusted(with_mode(libc::S_IFREG | 0o600)));
         let refused = [
             ("another user's", Facts { uid: 1000, ..GOOD }),
             (
                 "root's, for a daemon that is not root",
                 Facts { uid: 0, ..GOOD },
             ),
-            (
-                "group-writable",
-                Facts {
-                    mode: libc::S_IFREG | 0o664,
-                    ..GOOD
-                },
-            ),
-            (
-                "world-writable",
-                Facts {
-                    mode: libc::S_IFREG | 0o646,
-                    ..GOOD
-                },
-            ),
-            (
-                "a FIFO",
-                Facts {
-                    mode: libc::S_IFIFO | 0o644,
-                    ..GOOD
-                },
-            ),
-            (
-                "a directory",
-                Facts {
-                    mode: libc::S_IFDIR | 0o755,
-                    ..GOOD
-                },
-            ),
-            (
-                "a device",
-                Facts {
-                    mode: libc::S_IFCHR | 0o644,
-                    ..GOOD
-                },
-            ),
+            ("group-writable", with_mode(libc::S_IFREG | 0o664)),
+            ("world-writable", with_mode(libc::S_IFREG | 0o646)),
+            ("a FIFO", with_mode(libc::S_IFIFO | 0o644)),
+            ("a directory", with_mode(libc::S_IFDIR | 0o755)),
+            ("a device", with_mode(libc::S_IFCHR | 0o644)),
             (
                 "shorter than a header",
                 Facts {

@@ -222,6 +222,24 @@ impl Sandbox {
         self.run_inside(false, &multicall, &full)
     }
 
+    /// `getent ahosts NAME` under valgrind inside the sandbox's namespaces: exit status 99 on any
+    /// memory error or definite leak.
+    pub fn valgrind_getent(&self, name: &str) -> Output {
+        self.run_inside(
+            false,
+            "valgrind",
+            &[
+                "-q",
+                "--error-exitcode=99",
+                "--errors-for-leak-kinds=definite",
+                "--leak-check=full",
+                "getent",
+                "ahosts",
+                name,
+            ],
+        )
+    }
+
     /// The multi-call binary.
     pub fn multicall(&self) -> &Path {
         &self.multicall

@@ -12,7 +12,9 @@ use nss_pnrp::{
     NssStatus, NETDB_INTERNAL,
 };
 
-use crate::nss_buffer::{empty_hostent, Guarded};
+use crate::fake_daemon::{v4, v6};
+use crate::nss_buffer::{empty_hostent, read_tuples, Guarded, Tuple};
+use pnrp_shared::ScopedAddr;
 
 /// Marks errno / h_errno / ttl values the module did not write.
 pub const UNTOUCHED: c_int = -999;
@@ -176,4 +178,40 @@ pub fn sweep<T: std::fmt::Debug>(
         assert!(buflen < 64 * 1024, "never succeeded");
     }
     needed.unwrap()
+}
+
+/// 48 addresses (16 each of global IPv6, IPv4, link-local IPv6 with scope ids 1–16), and the
+/// tuples gethostbyname4 must give for them under `host`: an answer that makes glibc grow its
+/// buffer.
+pub fn forty_eight_addresses(host: &str) -> (Vec<ScopedAddr>, Vec<Tuple>) {
+    let mut addresses = Vec::new();
+    let mut tuples = Vec::new();
+    for index in 0..16 {
+        let (global, ipv4, link_local) = (
+            format!("2001:db8::{index:x}"),
+            format!("198.51.100.{index}"),
+            format!("fe80::{index:x}"),
+        );
+        addresses.extend([v6(&global, 0), v4(&ipv4), v6(&link_local, index + 1)]);
+        tuples.extend([
+            Tuple::v6(host, &global, 0),
+            Tuple::v4(host, &ipv4),
+            Tuple::v6(host, &link_local, index + 1),
+        ]);
+    }
+    (addresses, tuples)
+}
+
+/// The buffer sweep of `gethostbyname4_r` for `name`: every answer that fits is `expected`,
+/// with every tuple inside the buffer. Returns the size needed.
+pub fn sweep_byname4(config: impl Fn() -> Config, name: &str, expected: &[Tuple]) -> usize {
+    sweep(
+        |buffer| byname4(&config, name.as_bytes(), buffer),
+        |pat| pat.is_null(),
+        |buffer, &pat| {
+            assert!(buffer.holds(pat.cast(), std::mem::size_of::<GaihAddrtuple>()));
+            // SAFETY: inside the buffer, checked.
+            assert_eq!(read_tuples(buffer, unsafe { &*pat }), expected);
+        },
+    )
 }

@@ -114,19 +114,7 @@ fn valgrind_clean_from_the_snapshot_alone() {
         .and_then(|ms| ms.parse().ok())
         .unwrap_or_else(|| panic!("no elapsed_ms: {}", describe(&timed)));
     assert!(elapsed < 1000, "{elapsed} ms: the frozen daemon was asked");
-    let output = sandbox.run_inside(
-        false,
-        "valgrind",
-        &[
-            "-q",
-            "--error-exitcode=99",
-            "--errors-for-leak-kinds=definite",
-            "--leak-check=full",
-            "getent",
-            "ahosts",
-            "0.myapp.pnrp.net",
-        ],
-    );
+    let output = sandbox.valgrind_getent("0.myapp.pnrp.net");
     daemon.signal(libc::SIGCONT);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     assert!(stdout(&output).contains("fd70::1"), "{}", describe(&output));

@@ -412,21 +412,7 @@ fn errno_survives_success_and_carries_the_error_on_failure() {
 }
 
 fn many_addresses() -> (Response, Vec<Tuple>) {
-    let mut addresses = Vec::new();
-    let mut tuples = Vec::new();
-    for index in 0..16 {
-        let (global, ipv4, link_local) = (
-            format!("2001:db8::{index:x}"),
-            format!("198.51.100.{index}"),
-            format!("fe80::{index:x}"),
-        );
-        addresses.extend([v6(&global, 0), v4(&ipv4), v6(&link_local, index + 1)]);
-        tuples.extend([
-            Tuple::v6(NAME, &global, 0),
-            Tuple::v4(NAME, &ipv4),
-            Tuple::v6(NAME, &link_local, index + 1),
-        ]);
-    }
+    let (addresses, tuples) = forty_eight_addresses(NAME);
     (
         Response::Resolved(vec![record("0.myapp", addresses)]),
         tuples,
@@ -450,15 +436,7 @@ fn byname4_never_overflows_the_buffer() {
     for (response, expected) in cases {
         assert_eq!(expected.len() % 3, 0);
         let daemon = FakeDaemon::answering(response, Response::NotFound);
-        let needed = sweep(
-            |buffer| byname4(|| daemon.config(), NAME.as_bytes(), buffer),
-            |pat| pat.is_null(),
-            |buffer, &pat| {
-                assert!(buffer.holds(pat.cast(), std::mem::size_of::<GaihAddrtuple>()));
-                // SAFETY: inside the buffer, checked.
-                assert_eq!(read_tuples(buffer, unsafe { &*pat }), expected);
-            },
-        );
+        let needed = sweep_byname4(|| daemon.config(), NAME, &expected);
         let tuple_bytes = expected.len() * std::mem::size_of::<GaihAddrtuple>();
         assert!((NAME.len() + 1 + tuple_bytes..=NAME.len() + 8 + tuple_bytes).contains(&needed));
     }

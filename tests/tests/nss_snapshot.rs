@@ -213,31 +213,9 @@ fn another_users_snapshot_is_ignored() {
 #[test]
 fn snapshot_answers_keep_glibcs_buffer_contract() {
     let daemon = daemon();
-    let mut addresses = Vec::new();
-    let mut expected = Vec::new();
-    for index in 0..16u32 {
-        let (global, ipv4, link_local) = (
-            format!("2001:db8::{index:x}"),
-            format!("198.51.100.{index}"),
-            format!("fe80::{index:x}"),
-        );
-        addresses.extend([v6(&global, 0), v4(&ipv4), v6(&link_local, index + 1)]);
-        expected.extend([
-            Tuple::v6(LOCAL, &global, 0),
-            Tuple::v4(LOCAL, &ipv4),
-            Tuple::v6(LOCAL, &link_local, index + 1),
-        ]);
-    }
+    let (addresses, expected) = forty_eight_addresses(LOCAL);
     install(&daemon.snapshot_path(), &snapshot_bytes(&addresses));
-    let needed = sweep(
-        |buffer| byname4(|| daemon.config_with_snapshot(), LOCAL.as_bytes(), buffer),
-        |pat| pat.is_null(),
-        |buffer, &pat| {
-            assert!(buffer.holds(pat.cast(), std::mem::size_of::<GaihAddrtuple>()));
-            // SAFETY: inside the buffer, checked.
-            assert_eq!(read_tuples(buffer, unsafe { &*pat }), expected);
-        },
-    );
+    let needed = sweep_byname4(|| daemon.config_with_snapshot(), LOCAL, &expected);
     let tuple_bytes = expected.len() * std::mem::size_of::<GaihAddrtuple>();
     assert!(needed >= LOCAL.len() + 1 + tuple_bytes, "{needed}");
     sweep(
