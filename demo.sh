@@ -9,7 +9,36 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")" && pwd)
 
+# The tools the demo runs, with the Debian package of each: checked before anything starts
+# (a fresh Debian has no ping), installed when root on Debian, named otherwise.
+need_tools() {
+    local missing=() entry
+    for entry in cargo:rustup unshare:util-linux ip:iproute2 mount:mount getent:libc-bin \
+        ping:iputils-ping mktemp:coreutils seq:coreutils; do
+        command -v "${entry%%:*}" >/dev/null || missing+=("$entry")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return
+    local packages=() names=()
+    for entry in "${missing[@]}"; do
+        names+=("${entry%%:*}")
+        [ "${entry#*:}" = rustup ] || packages+=("${entry#*:}")
+    done
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null && [ "${#packages[@]}" -gt 0 ] &&
+        ! printf '%s\n' "${names[@]}" | grep -qx cargo; then
+        echo "==> installing ${packages[*]} (for ${names[*]})"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${packages[@]}" >/dev/null
+        return
+    fi
+    echo "demo.sh: missing ${names[*]}." >&2
+    [ "${#packages[@]}" -gt 0 ] && echo "  install them: sudo apt-get install ${packages[*]}" >&2
+    printf '%s\n' "${names[@]}" | grep -qx cargo &&
+        echo "  and Rust: https://rustup.rs (cargo must be on PATH)" >&2
+    exit 1
+}
+
 if [ "${1:-}" != "--inside" ]; then
+    need_tools
     echo "==> building (cargo build --release)"
     cargo build --release --quiet -p pnrpd -p nss_pnrp --manifest-path "$repo/Cargo.toml"
     flags=(--mount --net --propagation private)

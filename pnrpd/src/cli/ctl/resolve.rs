@@ -167,7 +167,8 @@ impl fmt::Display for Trace {
 #[derive(Debug, Serialize)]
 struct TraceView {
     cloud: String,
-    /// The nodes asked, in order.
+    /// The nodes asked, in order, each once (the publisher is asked twice at least: the
+    /// LOOKUP that found it, then the INQUIRE for its record).
     hops: Vec<String>,
     /// Those of them that publish the name.
     publishers: Vec<String>,
@@ -175,9 +176,15 @@ struct TraceView {
 
 impl TraceView {
     fn new(trace: &TraceInfo) -> Self {
+        let mut hops: Vec<String> = Vec::with_capacity(trace.hops.len());
+        for hop in &trace.hops {
+            if !hops.contains(hop) {
+                hops.push(hop.clone());
+            }
+        }
         TraceView {
             cloud: trace.cloud.clone(),
-            hops: trace.hops.clone(),
+            hops,
             publishers: trace.publishers.clone(),
         }
     }
@@ -195,5 +202,25 @@ mod tests {
         );
         assert_eq!(parse_query("0.myapp").unwrap().to_string(), "0.myapp");
         assert!(parse_query("nope").is_err());
+    }
+
+    #[test]
+    fn traceroute_lists_each_node_once() {
+        let publisher = "[fd70::a]:3540".to_owned();
+        let other = "[fd70::c]:3540".to_owned();
+        let trace = Trace {
+            name: "0.myapp".into(),
+            clouds: vec![TraceView::new(&TraceInfo {
+                cloud: "Global_".into(),
+                hops: vec![other.clone(), publisher.clone(), publisher.clone()],
+                publishers: vec![publisher.clone()],
+            })],
+        };
+        let shown = trace.to_string();
+        assert_eq!(shown.matches("publisher").count(), 1, "{shown}");
+        assert_eq!(
+            shown,
+            "0.myapp in Global_:\n   1  [fd70::c]:3540\n   2  [fd70::a]:3540  publisher\n"
+        );
     }
 }
