@@ -212,7 +212,8 @@ def main():
         ("latency p50/p99 ms", lambda n, r: f"{cell(r['latency_ms_p50'], 0)}/{cell(r['latency_ms_p99'], 0)}"),
     ]
     table("Static clouds (internet latency)", static, common + [
-        ("messages/lookup", lambda n, r: cell(r["messages_per_lookup"])),
+        ("messages/lookup (estimate)", lambda n, r: cell(r["messages_per_lookup"])),
+        ("messages/lookup (exact)", lambda n, r: cell(r.get("messages_per_lookup_exact"))),
         ("maintenance B/node/s", lambda n, r: cell(r["maintenance_bytes_per_node_s"])),
         ("wall s", lambda n, r: cell(r["wall_s"], 0)),
         ("peak RSS MiB", lambda n, r: cell((r["peak_rss_kib"] or 0) / 1024, 0)),

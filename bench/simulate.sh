@@ -34,8 +34,8 @@ done
 # name | options | options of the reduced (--quick) run
 scenarios=(
     # Hops against N (static, internet latency).
-    "static-1000|--nodes 1000 --rtt internet|--nodes 1000 --rtt internet"
-    "static-10000|--nodes 10000 --rtt internet|--nodes 3000 --rtt internet"
+    "static-1000|--nodes 1000 --rtt internet --exact|--nodes 1000 --rtt internet --exact"
+    "static-10000|--nodes 10000 --rtt internet --exact|--nodes 3000 --rtt internet --exact"
     "static-100000|--nodes 100000 --rtt internet --join-rate 1000|--nodes 10000 --rtt internet --join-rate 1000"
     # The long churn run: sessions of median 1 h, 2 h simulated, 1 % loss.
     "churn-1h-loss|--nodes 5000 --rtt internet --session-median 3600 --duration 7200 --loss 0.01 --lookups 3600|--nodes 1000 --rtt internet --session-median 3600 --duration 900 --loss 0.01 --lookups 900"

@@ -533,8 +533,10 @@ pub fn run(scenario: &Scenario) -> Outcome {
             let sent = driver.network.traffic().sent - before;
             let background = background as f64 * LOOKUP_TIMEOUT.as_secs_f64()
                 / quiet_lookup_window.as_secs_f64().max(1e-9);
-            messages_per_lookup = (quiet_lookup_window == LOOKUP_TIMEOUT)
-                .then(|| (sent as f64 - background).max(0.0) / scenario.lookups.max(1) as f64);
+            // Below the background's noise (10^5 nodes) the estimate is no figure at all.
+            messages_per_lookup = (quiet_lookup_window == LOOKUP_TIMEOUT
+                && sent as f64 > background)
+                .then(|| (sent as f64 - background) / scenario.lookups.max(1) as f64);
         }
         Some(steady) => {
             let end = steady_start + steady;
