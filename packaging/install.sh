@@ -1,6 +1,7 @@
 #!/bin/sh
-# install.sh — install pnrp: NSS module, pnrpd, pnrpctl, systemd unit, default config, and the
-# pnrp source in nsswitch.conf. Builds nothing unless --build is given. Safe to run again.
+# install.sh — install pnrp: NSS module, pnrpd, pnrpctl, their manual pages and completions,
+# systemd unit, default config, and the pnrp source in nsswitch.conf. Builds nothing unless
+# --build is given. Safe to run again.
 # Usage: [DESTDIR=/stage] [PREFIX=/usr/local] [BUILD_DIR=target/release] [LIBDIR=...] install.sh [--build]
 #   --build    first run `cargo build --release -p nss_pnrp -p pnrpd` in the repo root
 #   DESTDIR    root prefix to stage into (default: the live system; then ldconfig/systemctl run)
@@ -42,8 +43,36 @@ if [ -z "$DESTDIR" ]; then ldconfig; else echo "DESTDIR set: skipping ldconfig";
 put 0755 "$BUILD_DIR/pnrpd" "$DESTDIR$DAEMON"
 put 0755 "$BUILD_DIR/pnrpctl" "$DESTDIR$CTL"
 
-unit=$(mktemp)
-trap 'rm -f "$unit"' EXIT INT TERM
+# Manual pages and shell completions: the pnrpctl just installed writes them from its own
+# command-line definitions (so they cannot drift from it); pnrpd.toml(5) and nss-pnrp(8) are
+# written by hand. What went where, and which directories were new, goes in DOCS_MANIFEST.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT INT TERM
+"$DESTDIR$CTL" generate-docs "$work/share" >/dev/null ||
+    { echo "$0: $DESTDIR$CTL generate-docs failed" >&2; exit 1; }
+mkdir -p "$work/share/man/man5" "$work/share/man/man8"
+cp "$here/man/pnrpd.toml.5" "$work/share/man/man5/"
+cp "$here/man/nss-pnrp.8" "$work/share/man/man8/"
+# A reinstall keeps the directories the first install created.
+if [ -f "$DESTDIR$DOCS_MANIFEST" ]; then grep '^dir ' "$DESTDIR$DOCS_MANIFEST" >"$work/manifest" || true; fi
+# made DIR: create DIR and its missing parents, listing each new one in the manifest.
+made() {
+    [ -d "$DESTDIR$1" ] && return
+    made "$(dirname "$1")"
+    mkdir "$DESTDIR$1"
+    echo "dir $1" >>"$work/manifest"
+}
+made "$(dirname "$DOCS_MANIFEST")"
+for rel in $(cd "$work/share" && find . -type f | LC_ALL=C sort); do
+    rel=${rel#./}
+    made "$(dirname "$SHARE/$rel")"
+    put 0644 "$work/share/$rel" "$DESTDIR$SHARE/$rel" >/dev/null
+    echo "file $SHARE/$rel" >>"$work/manifest"
+done
+put 0644 "$work/manifest" "$DESTDIR$DOCS_MANIFEST" >/dev/null
+echo "installed the manual pages and completions under $DESTDIR$SHARE"
+
+unit=$work/pnrpd.service
 sed "s|@PREFIX@|$PREFIX|g" "$here/pnrpd.service.in" >"$unit"
 put 0644 "$unit" "$DESTDIR$UNIT"
 

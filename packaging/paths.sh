@@ -27,6 +27,10 @@ CTL=$PREFIX/bin/pnrpctl
 UNIT=/etc/systemd/system/pnrpd.service
 CONF=/etc/pnrp/pnrpd.toml
 STATE_DIR=/var/lib/pnrp
+# Manual pages and shell completions go under SHARE; DOCS_MANIFEST lists what install.sh put
+# there and the directories it had to create, for uninstall.sh.
+SHARE=$PREFIX/share
+DOCS_MANIFEST=$SHARE/pnrp/installed-docs
 
 # True when we act on the running system (not a staging DESTDIR) and systemd is PID 1.
 live_systemd() { [ -z "$DESTDIR" ] && [ -d /run/systemd/system ]; }

@@ -30,7 +30,15 @@ B=$T/build
 mkdir -p "$B"
 printf 'fake nss module\n' >"$B/libnss_pnrp.so"
 printf 'fake daemon\n' >"$B/pnrpd"
-printf 'fake ctl\n' >"$B/pnrpctl"
+# The fake pnrpctl writes two manual pages and a completion, as the real one's generate-docs.
+cat >"$B/pnrpctl" <<'FAKE'
+#!/bin/sh
+[ "$1" = generate-docs ] || exit 2
+mkdir -p "$2/man/man1" "$2/man/man8" "$2/bash-completion/completions"
+echo '.TH pnrpctl 1' >"$2/man/man1/pnrpctl.1"
+echo '.TH pnrpd 8' >"$2/man/man8/pnrpd.8"
+echo 'complete -F _pnrpctl pnrpctl' >"$2/bash-completion/completions/pnrpctl"
+FAKE
 chmod 644 "$B"/*
 
 # A system-like root with the usual directories, some unrelated files and a state dir.
@@ -78,6 +86,14 @@ for l in "Type=notify" "ExecStart=/usr/local/sbin/pnrpd --config /etc/pnrp/pnrpd
 done
 check "unit has no @PREFIX@ left" not_contains "$U" "@PREFIX@"
 check "config installed" cmp "$here/pnrpd.toml" "$R/etc/pnrp/pnrpd.toml"
+D=$R/usr/local/share
+check "pnrpctl(1) generated and installed" has_line "$D/man/man1/pnrpctl.1" ".TH pnrpctl 1"
+check "pnrpd(8) generated and installed" test -f "$D/man/man8/pnrpd.8"
+check "pnrpd.toml(5) installed" cmp "$here/man/pnrpd.toml.5" "$D/man/man5/pnrpd.toml.5"
+check "nss-pnrp(8) installed" cmp "$here/man/nss-pnrp.8" "$D/man/man8/nss-pnrp.8"
+check "bash completion installed" test -f "$D/bash-completion/completions/pnrpctl"
+check "manual page mode 0644" mode_is 644 "$D/man/man5/pnrpd.toml.5"
+check "docs manifest lists the new directories" has_line "$D/pnrp/installed-docs" "dir /usr/local/share/man/man5"
 check "config mode 0644" mode_is 644 "$R/etc/pnrp/pnrpd.toml"
 check "hosts line gets pnrp" has_line "$R/etc/nsswitch.conf" "hosts:          files pnrp [!UNAVAIL=return] dns"
 check "nsswitch backup made" cmp "$T/nsswitch.orig" "$R/etc/nsswitch.conf.pnrp-backup"

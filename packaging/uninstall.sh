@@ -1,8 +1,8 @@
 #!/bin/sh
 # uninstall.sh — remove what install.sh put: the pnrp source in nsswitch.conf, the NSS module
-# (then ldconfig), pnrpd, pnrpctl and the systemd unit (stopped and disabled first on a live
-# systemd system). /etc/pnrp/pnrpd.toml is removed only if it is still the shipped default;
-# the state dir /var/lib/pnrp is always left alone.
+# (then ldconfig), pnrpd, pnrpctl, their manual pages and completions, and the systemd unit
+# (stopped and disabled first on a live systemd system). /etc/pnrp/pnrpd.toml is removed only
+# if it is still the shipped default; the state dir /var/lib/pnrp is always left alone.
 # Usage: [DESTDIR=/stage] [PREFIX=/usr/local] [LIBDIR=...] uninstall.sh   (same values as install)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,6 +26,15 @@ if [ -z "$DESTDIR" ]; then ldconfig; else echo "DESTDIR set: skipping ldconfig";
 gone "$DESTDIR$DAEMON"
 gone "$DESTDIR$CTL"
 gone "$DESTDIR$UNIT"
+# The manual pages and completions install.sh listed, then the directories it created (the
+# deepest first; one that holds something else stays).
+if [ -f "$DESTDIR$DOCS_MANIFEST" ]; then
+    sed -n 's/^file //p' "$DESTDIR$DOCS_MANIFEST" | while read -r f; do gone "$DESTDIR$f" >/dev/null; done
+    dirs=$(sed -n 's/^dir //p' "$DESTDIR$DOCS_MANIFEST" | LC_ALL=C sort -r)
+    gone "$DESTDIR$DOCS_MANIFEST" >/dev/null
+    for d in $dirs; do rmdir "$DESTDIR$d" 2>/dev/null || true; done
+    echo "removed the manual pages and completions under $DESTDIR$SHARE"
+fi
 if live_systemd; then systemctl daemon-reload; fi
 
 if [ -e "$DESTDIR$CONF" ] && ! cmp -s "$here/pnrpd.toml" "$DESTDIR$CONF"; then

@@ -23,6 +23,7 @@ packages=(
     libc-bin:getent coreutils:timeout valgrind:valgrind python3:python3 shellcheck:shellcheck
     tshark:tshark libwireshark-dev:- libglib2.0-dev:- gcc:gcc pkg-config:pkg-config
     dpkg-dev:dpkg-source patch:patch xz-utils:xz diffutils:cmp iptables:ip6tables
+    groff-base:groff man-db:man
 )
 
 fail() {

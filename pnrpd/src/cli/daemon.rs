@@ -45,6 +45,11 @@ struct Args {
     check_config: bool,
 }
 
+/// pnrpd's command line, for its manual page and completions.
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}
+
 /// Runs the program with these arguments (the first is the program name).
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     let args = Args::parse_from(args);

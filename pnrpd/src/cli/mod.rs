@@ -3,4 +3,5 @@
 
 pub mod ctl;
 pub mod daemon;
+pub mod docs;
 pub mod journal;

@@ -97,6 +97,25 @@ enum Command {
         #[command(subcommand)]
         action: identity::IdentityCommand,
     },
+    /// Print the completion script of pnrpctl or pnrpd for a shell
+    Completions {
+        /// bash, zsh or fish
+        shell: clap_complete::Shell,
+        /// The program to complete
+        #[arg(long, default_value = "pnrpctl", value_parser = ["pnrpctl", "pnrpd"])]
+        program: String,
+    },
+    /// Write the manual pages and completion scripts under DIR (as under /usr/share)
+    #[command(hide = true)]
+    GenerateDocs {
+        /// The directory (created if need be)
+        dir: PathBuf,
+    },
+}
+
+/// pnrpctl's command line, for its manual page and completions.
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
 }
 
 /// Runs the program with these arguments (the first is the program name).
@@ -131,5 +150,21 @@ fn run(daemon: &Daemon, out: Output, command: &Command) -> Result<(), Failure> {
         Command::Clouds => inspect::clouds(daemon, out),
         Command::Cache => inspect::cache(daemon, out),
         Command::Identity { action } => identity::run(daemon, out, action),
+        Command::Completions { shell, program } => {
+            super::docs::completions(program, *shell, &mut std::io::stdout());
+            Ok(())
+        }
+        Command::GenerateDocs { dir } => match super::docs::generate(dir) {
+            Ok(written) => {
+                for path in written {
+                    println!("{}", dir.join(path).display());
+                }
+                Ok(())
+            }
+            Err(error) => Err(Failure {
+                code: 1,
+                message: format!("{}: {error}", dir.display()),
+            }),
+        },
     }
 }
