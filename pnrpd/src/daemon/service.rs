@@ -152,7 +152,13 @@ impl Service {
         let response = match request {
             Request::Resolve { name } => {
                 let query = self.engine.start_resolve(now, &name);
-                self.fast.resolve_started(query, &name, now);
+                // An answer the engine had at once came from its own window (timed from an
+                // earlier resolve) or needed no cloud: only answers from a cloud, timed from
+                // now, may enter the view's mirror of the window.
+                self.collect_events();
+                if !self.answers.iter().any(|(answered, _)| *answered == query) {
+                    self.fast.resolve_started(query, &name, now);
+                }
                 return Handled::Pending(query);
             }
             Request::Traceroute { name } => {
@@ -222,6 +228,12 @@ impl Service {
 
     /// The next answer to a [`Handled::Pending`] request.
     pub fn poll_answer(&mut self) -> Option<(QueryId, Response)> {
+        self.collect_events();
+        self.answers.pop_front()
+    }
+
+    /// Takes the engine's finished resolves and traces as answers, in order.
+    fn collect_events(&mut self) {
         while let Some(event) = self.engine.poll_event() {
             self.answers.push_back(match event {
                 Event::Resolved { query, records } if records.is_empty() => {
@@ -252,7 +264,6 @@ impl Service {
                 ),
             });
         }
-        self.answers.pop_front()
     }
 
     /// The clouds in which nobody reaches this node unsolicited, by name.

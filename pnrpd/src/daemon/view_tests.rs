@@ -157,7 +157,13 @@ struct Dir(PathBuf);
 
 impl Dir {
     fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("pnrpd-view-{}", std::process::id()));
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "pnrpd-view-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
         Dir(path)
@@ -268,4 +274,33 @@ fn the_snapshot_follows_registrations_before_they_are_acknowledged() {
 
     service.stop_publishing();
     assert!(!snapshot.exists(), "removed when the daemon stops");
+}
+
+#[test]
+fn answers_the_engine_had_at_once_never_enter_the_mirror() {
+    // The engine answers at once from its own window (timed from an earlier resolve) or without
+    // a cloud; mirrored from now, such an answer would outlive the engine's. Here: no cloud.
+    let dir = Dir::new();
+    let now = Instant::now();
+    let mut service = Service::open(&dir.0.join("state"), now, vec![address("fd00::1")]).unwrap();
+    let shared = SharedView::default();
+    service.start_publishing(now, shared.clone(), None, Duration::from_secs(10));
+    let Handled::Done(Response::Registered(_)) = service.handle(
+        now,
+        0,
+        Request::Register(registration("0.web", vec![address("fd70::1")])),
+    ) else {
+        panic!("not registered");
+    };
+    let Handled::Pending(query) = service.handle(now, 0, resolve("0.web")) else {
+        panic!("a resolve is answered through the engine");
+    };
+    let (answered, response) = service.poll_answer().expect("answered at once");
+    assert_eq!(answered, query);
+    assert!(matches!(response, Response::Resolved(_)), "{response:?}");
+    service.publish_if_outdated(now);
+    assert!(
+        shared.load().fresh.is_empty(),
+        "an immediate answer was mirrored"
+    );
 }
