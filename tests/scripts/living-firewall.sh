@@ -7,7 +7,8 @@
 # says it is firewalled, and it is never handed out as a route entry: other nodes check an entry
 # from their side port (a flow the firewall never saw, so it drops the check) and h5 stops
 # offering itself, so no other host's cache lists it. The other hosts, reached unsolicited, say
-# they are reachable.
+# they are reachable. `pnrpctl doctor` says all is well on an open host and names the firewall
+# on h5.
 #
 # Usage: living-firewall.sh MULTICALL LIBDIR
 #   MULTICALL  the pnrp-multicall test binary (pnrpd, pnrpctl)
@@ -112,5 +113,17 @@ check "h1 resolves it too, through the others" until_ok 20 resolves_to 1 0.late 
 # A maintenance round later (liveness checks, re-announcements, balancing lookups), still none.
 sleep 15
 check "a maintenance round later, still no other host caches h5" not_cached_anywhere
+
+# pnrpctl doctor, with each host's nsswitch.conf and module (on_host): all is well on h2; on h5
+# it names the firewall and the port to open, and fails.
+check "pnrpctl doctor on h2: all is well (exit 0)" on_host 2 "$multicall" pnrpctl doctor
+doctor_names_the_firewall() {
+    local out status
+    out=$(on_host 5 "$multicall" pnrpctl doctor 2>&1)
+    status=$?
+    echo "$out"
+    [ "$status" -eq 1 ] && grep -q "PROBLEM  reachability: Global_: .*open UDP 3540" <<<"$out"
+}
+check "pnrpctl doctor on h5 names the firewall (exit 1)" doctor_names_the_firewall
 
 finish

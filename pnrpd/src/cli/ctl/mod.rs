@@ -9,11 +9,14 @@
 //! - `inspect`: status, clouds, cache
 //! - `names`: hostname, peername
 //! - `identity`: identity create, list, export, delete
+//! - `doctor`: doctor
+//! - `super::docs` (shared with pnrpd): completions, and the hidden generate-docs
 //!
 //! Each of them asks the daemon through `request` and prints through `output`; neither of those
 //! knows the commands. Exit codes: 0 success, 1 error, 2 bad usage, 3 not found, 4 daemon
 //! unreachable.
 
+mod doctor;
 mod identity;
 mod inspect;
 mod names;
@@ -97,6 +100,9 @@ enum Command {
         #[command(subcommand)]
         action: identity::IdentityCommand,
     },
+    /// Check everything a .pnrp.net lookup needs on this machine (nsswitch.conf, the module,
+    /// pnrpd, its clouds and peers, reachability); exit 0 only when all is well
+    Doctor,
     /// Print the completion script of pnrpctl or pnrpd for a shell
     Completions {
         /// bash, zsh or fish
@@ -150,6 +156,7 @@ fn run(daemon: &Daemon, out: Output, command: &Command) -> Result<(), Failure> {
         Command::Clouds => inspect::clouds(daemon, out),
         Command::Cache => inspect::cache(daemon, out),
         Command::Identity { action } => identity::run(daemon, out, action),
+        Command::Doctor => doctor::doctor(daemon, out),
         Command::Completions { shell, program } => {
             super::docs::completions(program, *shell, &mut std::io::stdout());
             Ok(())
