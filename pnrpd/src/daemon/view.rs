@@ -6,8 +6,9 @@
 //! in the freshness window, or no cloud is active (then this machine's registration, or "not
 //! found"). The view answers exactly those, as the engine would, and leaves everything else to
 //! the run loop. The engine keeps its freshness window private, so the publisher mirrors it from
-//! the answers it sees, timed from when each resolve *started*: the mirror always expires before
-//! the engine's entry does, and never answers what the engine would not.
+//! the answers it sees from a cloud, timed from when each resolve *started* (an answer the engine
+//! gave at once, from its own window, is not copied: the service leaves those out): the mirror
+//! always expires before the engine's entry does, and never answers what the engine would not.
 //!
 //! The snapshot (`pnrp_shared::snapshot`) holds only this machine's registrations, never what the
 //! cloud answered; it is replaced by rename (a reader sees the old file or the new one, never a
