@@ -186,6 +186,7 @@ fn main() {
             ..scenario.clone()
         });
         let sent = |report: &Json| match report.get("datagrams_sent") {
+            Some(Json::Int(sent)) => *sent as f64,
             Some(Json::Num(sent)) => *sent,
             _ => f64::NAN,
         };
