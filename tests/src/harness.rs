@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 pub const RECOMMENDED_HOSTS_LINE: &str = "hosts: files pnrp [!UNAVAIL=return] dns";
 
 /// Most time any command of a test may take before it is killed.
-const COMMAND_TIMEOUT_SECS: u32 = 120;
+const COMMAND_TIMEOUT_SECS: u64 = 120;
 
 /// A file cargo built for this test run, found next to the test binary (`target/<profile>/deps`)
 /// or one directory up (`target/<profile>`, where binaries go).
@@ -248,8 +248,13 @@ impl Sandbox {
 
 /// Runs a command with a hard time limit, capturing its output.
 pub fn run_with_timeout(command: Command) -> Output {
+    run_within(command, COMMAND_TIMEOUT_SECS)
+}
+
+/// As [`run_with_timeout`], killed after `limit_secs` instead.
+pub fn run_within(command: Command, limit_secs: u64) -> Output {
     let mut wrapped = Command::new("timeout");
-    wrapped.args(["-k", "5", &COMMAND_TIMEOUT_SECS.to_string()]);
+    wrapped.args(["-k", "5", &limit_secs.to_string()]);
     wrapped.arg(command.get_program()).args(command.get_args());
     for (key, value) in command.get_envs() {
         match value {
@@ -411,6 +416,12 @@ impl Drop for Daemon {
 /// it makes hangs off a private network, never off the machine's. Prints its report, asserts
 /// that it ends with "N passed, 0 failed", and returns it.
 pub fn run_host_scenario(script: &str, args: &[&str]) -> String {
+    run_host_scenario_within(script, args, COMMAND_TIMEOUT_SECS)
+}
+
+/// As [`run_host_scenario`], killed after `limit_secs` (scenarios that wait on the protocol's
+/// clocks need longer).
+pub fn run_host_scenario_within(script: &str, args: &[&str], limit_secs: u64) -> String {
     let libdir = TempDir::new("scenario-lib");
     std::os::unix::fs::symlink(nss_library(), libdir.path().join("libnss_pnrp.so.2"))
         .expect("link the NSS module");
@@ -427,7 +438,7 @@ pub fn run_host_scenario(script: &str, args: &[&str]) -> String {
         .arg(multicall())
         .arg(libdir.path())
         .args(args);
-    let output = run_with_timeout(command);
+    let output = run_within(command, limit_secs);
     let stdout = String::from_utf8_lossy(&output.stdout);
     println!("{stdout}");
     assert!(output.status.success(), "{}", describe(&output));

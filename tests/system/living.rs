@@ -7,43 +7,12 @@
 //! They wait on the protocol's clocks (a 90 s firewall verdict, caches emptied by 15 s
 //! maintenance rounds), so they get a longer limit than `run_host_scenario`'s 120 s.
 
-use std::path::Path;
-use std::process::Command;
+use pnrp_tests::harness::run_host_scenario_within;
 
-use pnrp_tests::harness::{describe, is_root, multicall, nss_library, TempDir};
-
-/// Runs `tests/scripts/<script>` inside private mount and network namespaces, killed after
-/// `limit_secs`; asserts that every check passed and returns its report.
-fn run_scenario(script: &str, limit_secs: u32) -> String {
-    let libdir = TempDir::new("living-lib");
-    std::os::unix::fs::symlink(nss_library(), libdir.path().join("libnss_pnrp.so.2"))
-        .expect("link the NSS module");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scripts")
-        .join(script);
-    let mut command = Command::new("timeout");
-    command.args(["-k", "5", &limit_secs.to_string(), "unshare"]);
-    if !is_root() {
-        command.args(["--user", "--map-root-user"]);
-    }
-    command.args(["--mount", "--net", "--propagation", "private", "--", "bash"]);
-    command.arg(&script).arg(multicall()).arg(libdir.path());
-    let output = command
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("spawn timeout (coreutils)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}");
-    assert!(output.status.success(), "{}", describe(&output));
-    assert!(
-        stdout
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .ends_with(" passed, 0 failed"),
-        "{stdout}"
-    );
-    stdout.into_owned()
+/// Runs `tests/scripts/<script>`, killed after `limit_secs`; asserts that every check passed
+/// and returns its report.
+fn run_scenario(script: &str, limit_secs: u64) -> String {
+    run_host_scenario_within(script, &[], limit_secs)
 }
 
 // Named so that the longest scenarios start first (the harness runs tests in name order, as many
