@@ -171,17 +171,7 @@ impl Cloud {
     /// that address are answered now.
     pub(super) fn proven(&mut self, now: Instant, from: SocketAddrV6) {
         self.guard.prove(now, from.ip());
-        let (ready, waiting): (Vec<Deferred>, Vec<Deferred>) = std::mem::take(&mut self.deferred)
-            .into_iter()
-            .filter(|deferred| deferred.expires > now)
-            .partition(|deferred| deferred.from.ip() == from.ip());
-        self.deferred = waiting;
-        let on_side = self.on_side;
-        for deferred in ready {
-            self.on_side = deferred.side;
-            self.on_inquire(now, deferred.from, deferred.message_id, deferred.inquire);
-        }
-        self.on_side = on_side;
+        self.answer_deferred(now, |deferred| deferred.from.ip() == from.ip());
     }
 
     /// More bytes arrived from `address`, raising its budget: INQUIREs held for it are tried
@@ -196,10 +186,18 @@ impl Cloud {
         }
         let budget = self.guard.budget(now, address).unwrap_or(u64::MAX);
         // Only those whose answer now fits (each costs a signature: none is spent in vain).
+        self.answer_deferred(now, |deferred| {
+            deferred.from.ip() == address && deferred.needed <= budget
+        });
+    }
+
+    /// Answers the held INQUIREs `ready` picks (each as if it arrived now, on the port it came
+    /// to), forgets the expired ones and keeps the rest.
+    fn answer_deferred(&mut self, now: Instant, ready: impl Fn(&Deferred) -> bool) {
         let (ready, waiting): (Vec<Deferred>, Vec<Deferred>) = std::mem::take(&mut self.deferred)
             .into_iter()
             .filter(|deferred| deferred.expires > now)
-            .partition(|deferred| deferred.from.ip() == address && deferred.needed <= budget);
+            .partition(|deferred| ready(deferred));
         self.deferred = waiting;
         let on_side = self.on_side;
         for deferred in ready {
