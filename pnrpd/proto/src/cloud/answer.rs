@@ -18,7 +18,8 @@ use crate::wire::{
 
 /// No AUTHORITY carrying a signed CPA is smaller (about 300 bytes with the shortest name).
 pub(super) const MIN_SIGNED_ANSWER: u64 = 256;
-/// The weights of the closest suitable entries in a LOOKUP answer, closest first.
+/// The weights of the closest suitable entries in a LOOKUP answer, closest first (those
+/// within twice the closest one's distance of the target).
 const CHOICES: [u32; 3] = [6, 3, 1];
 
 impl Cloud {
@@ -154,7 +155,7 @@ impl Cloud {
         };
         // §3.2.5.2: among the suitable entries, a random choice weighted towards the closest,
         // so that one dead or slow entry does not stall every resolver that passes here.
-        let candidates: Vec<(PnrpId, Option<RouteEntry>)> = self
+        let mut candidates: Vec<(PnrpId, Option<RouteEntry>)> = self
             .cache
             .closest_few(&target, CHOICES.len(), |entry| {
                 !entry.endpoints.iter().any(in_path)
@@ -163,6 +164,11 @@ impl Cloud {
             .into_iter()
             .map(|entry| (entry.id, Self::cache_route_entry(entry)))
             .collect();
+        // Only entries about as close as the closest (at most twice its distance) are drawn: one
+        // a cache level farther would cost the asker a hop each time it is drawn.
+        if let Some(best) = candidates.first().map(|(id, _)| id.distance(&target)) {
+            candidates.retain(|(id, _)| id.distance(&target).wrapping_sub(&best) <= best);
+        }
         // A candidate that matches what the asker looks for ends its search: the closest such is
         // the answer, not a draw (it may be a registration the asker has not found yet).
         let remote_match = match candidates.first() {

@@ -474,7 +474,12 @@ impl Cloud {
                 | Message::Inquire(_)
                 | Message::Lookup(_)
         );
-        if request && !self.on_side && !self.contacts.recent(&from, now) {
+        // Once reachable, a node stays so until its addresses change: no need to look.
+        if request
+            && !self.on_side
+            && self.self_check.state() != Reachability::Reachable
+            && !self.contacts.recent(&from, now)
+        {
             self.self_check.unsolicited();
         }
         let id = packet.message_id;

@@ -413,10 +413,7 @@ impl RouteCache {
         target: &PnrpId,
         allowed: impl Fn(&CacheEntry) -> bool,
     ) -> Option<&CacheEntry> {
-        self.entries
-            .values()
-            .filter(|entry| allowed(entry))
-            .min_by(|a, b| (a.id.distance(target), a.id).cmp(&(b.id.distance(target), b.id)))
+        self.entries.outward(*target).find(|entry| allowed(entry))
     }
 
     /// Up to `count` entries spread round the ring (for ADVERTISE): the closest to evenly spaced
@@ -464,16 +461,11 @@ impl RouteCache {
         count: usize,
         allowed: impl Fn(&CacheEntry) -> bool,
     ) -> Vec<&CacheEntry> {
-        let mut best: Vec<&CacheEntry> = Vec::with_capacity(count + 1);
-        for entry in self.entries.values().filter(|entry| allowed(entry)) {
-            let key = (entry.id.distance(target), entry.id);
-            let at = best.partition_point(|kept| (kept.id.distance(target), kept.id) < key);
-            if at < count {
-                best.insert(at, entry);
-                best.truncate(count);
-            }
-        }
-        best
+        self.entries
+            .outward(*target)
+            .filter(|entry| allowed(entry))
+            .take(count)
+            .collect()
     }
 }
 

@@ -60,6 +60,36 @@ impl Sorted {
         self.0.is_empty()
     }
 
+    /// Every entry, nearest to `target` first (circular distance; a tie goes to the lower ID):
+    /// a walk outward from where `target` would sit, one step down or up at a time, so that
+    /// the nearest few cost a few steps, not a pass over the cache. Going round the ring from
+    /// either side, distances rise to the antipode and fall after it, so taking the nearer of
+    /// the two ends each time yields them in order.
+    pub(super) fn outward(&self, target: PnrpId) -> impl Iterator<Item = &CacheEntry> {
+        let entries = &self.0;
+        let count = entries.len();
+        let start = entries.partition_point(|entry| entry.id < target);
+        // The next entry below (counting down from `start - 1`) and above (up from `start`),
+        // both going round; `left` entries are not yet yielded.
+        let (mut down, mut up, mut left) = (start + count, start, count);
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            left -= 1;
+            let below = &entries[(down - 1) % count];
+            let above = &entries[up % count];
+            let key = |entry: &CacheEntry| (entry.id.distance(&target), entry.id);
+            if key(below) < key(above) {
+                down -= 1;
+                Some(below)
+            } else {
+                up += 1;
+                Some(above)
+            }
+        })
+    }
+
     /// The entries below `anchor` and those above it (`anchor` itself in neither).
     pub(super) fn around(&self, anchor: &PnrpId) -> (&[CacheEntry], &[CacheEntry]) {
         let below = self.0.partition_point(|entry| entry.id < *anchor);

@@ -170,16 +170,36 @@ fn closest_few_are_the_closest_in_order() {
     for candidate in random_ids(300, 5) {
         cache.insert(entry(candidate));
     }
-    let target = id(0x90, 0x11);
-    let few: Vec<PnrpId> = cache
-        .closest_few(&target, 3, |_| true)
-        .iter()
-        .map(|e| e.id)
-        .collect();
-    let mut all: Vec<PnrpId> = cache.entries().map(|e| e.id).collect();
-    all.sort_by_key(|id| (id.distance(&target), *id));
-    assert_eq!(few, all[..3].to_vec());
-    assert_eq!(few[0], cache.closest(&target, |_| true).unwrap().id);
+    let cached: Vec<PnrpId> = cache.entries().map(|e| e.id).collect();
+    // Targets anywhere: near both ends of the ID space (the walk goes round), on a cached ID,
+    // and on the antipode of one (the two sides meet there).
+    let mut targets = random_ids(50, 6);
+    targets.extend([PnrpId([0; 32]), PnrpId([0xff; 32]), cached[0], cached[17]]);
+    targets.push(cached[30].wrapping_add(&half_ring()));
+    for target in targets {
+        let mut all = cached.clone();
+        all.sort_by_key(|id| (id.distance(&target), *id));
+        let ordered: Vec<PnrpId> = cache.entries.outward(target).map(|e| e.id).collect();
+        assert_eq!(ordered, all, "every entry once, nearest first");
+        let few: Vec<PnrpId> = cache
+            .closest_few(&target, 3, |_| true)
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(few, all[..3].to_vec());
+        assert_eq!(few[0], cache.closest(&target, |_| true).unwrap().id);
+        // A filter skips entries without changing the order of the rest.
+        let odd: Vec<PnrpId> = all.iter().copied().filter(|id| id.0[31] % 2 == 1).collect();
+        let few_odd: Vec<PnrpId> = cache
+            .closest_few(&target, 4, |e| e.id.0[31] % 2 == 1)
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(few_odd, odd[..4].to_vec());
+    }
+    assert!(RouteCache::new(vec![anchor])
+        .closest(&anchor, |_| true)
+        .is_none());
 }
 
 #[test]

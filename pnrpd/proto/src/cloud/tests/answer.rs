@@ -75,9 +75,9 @@ fn ask(cloud: &mut Cloud, now: Instant, message: Message) -> (Option<PnrpId>, bo
 #[test]
 fn a_lookup_gets_a_close_entry_closer_than_its_validate_id() {
     let (mut cloud, now) = node_with_cache();
-    let target = id(0x58);
+    let target = id(0x52);
     // Closer than 0x80 to the target and not flagged: 0x60 and 0x40 (0x20 is farther than
-    // 0x80), drawn with weights 6:3.
+    // 0x80), both within twice the closest one's distance, drawn with weights 6:3.
     let mut drawn = std::collections::HashMap::new();
     // (Fewer asks than the per-source burst allowance of 200.)
     for _ in 0..120 {
@@ -91,6 +91,12 @@ fn a_lookup_gets_a_close_entry_closer_than_its_validate_id() {
     for _ in 0..30 {
         let (offered, _) = ask(&mut cloud, now, lookup(target, id(0x80), vec![at(0x60)]));
         assert_eq!(offered, Some(id(0x40)));
+    }
+    // An entry more than twice as far as the closest is never drawn: 0x40 is 7 times as far
+    // from 0x5c as 0x60 is.
+    for _ in 0..30 {
+        let (offered, _) = ask(&mut cloud, now, lookup(id(0x5c), id(0x80), vec![]));
+        assert_eq!(offered, Some(id(0x60)));
     }
     // Nothing closer than the Validate ID: nothing offered.
     assert_eq!(
