@@ -640,7 +640,7 @@ fn status_without_a_cloud_names_no_firewalled_cloud() {
     assert!(!status.contains("firewall"), "{status}");
     let json = sandbox.ctl_ok(&["status", "--json"]);
     assert!(
-        json.starts_with("{\"firewalled_clouds\":[],\"registrations\":0,"),
+        json.starts_with("{\"dns\":[],\"firewalled_clouds\":[],\"registrations\":0,"),
         "{json}"
     );
     assert_eq!(sandbox.ctl_ok(&["clouds", "--json"]), "[]\n");
@@ -690,6 +690,7 @@ fn clouds_and_status_show_size_and_reachability() {
             registrations: 1,
             state_dir: "/var/lib/pnrp".into(),
             firewalled_clouds,
+            dns: Vec::new(),
         })
     };
     let firewalled = status(vec!["Global_".into(), "LinkLocal_a".into()]);
@@ -758,7 +759,7 @@ LinkLocal_b
     let json = ctl_against(&daemon, &["status", "--json"]);
     assert!(
         json.starts_with(
-            "{\"firewalled_clouds\":[\"Global_\",\"LinkLocal_a\"],\"registrations\":1,\"socket\":"
+            "{\"dns\":[],\"firewalled_clouds\":[\"Global_\",\"LinkLocal_a\"],\"registrations\":1,\"socket\":"
         ) && json.ends_with(
             ",\"state_dir\":\"/var/lib/pnrp\",\"uptime_secs\":5,\"version\":\"9.9.9\"}\n"
         ),
