@@ -746,8 +746,9 @@ LinkLocal_b
 
     let text = ctl_against(&daemon, &["status"]);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 6, "{text}");
+    assert_eq!(lines.len(), 7, "{text}");
     assert_eq!(lines[0], "pnrpd 9.9.9 running for 5s");
+    assert_eq!(lines[6], "DNS:           off (dns_listen in pnrpd.toml)");
     for (line, cloud) in lines[4..].iter().zip(["Global_", "LinkLocal_a"]) {
         assert!(
             line.starts_with(&format!("{cloud}: behind a firewall"))
