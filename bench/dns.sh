@@ -4,8 +4,9 @@
 #
 #   qps  dnsperf's queries per second over BENCH_SECONDS, 100 queries outstanding (pnrpd's goal:
 #        at least dnsmasq's)
-#   p50  the latency of one query with nothing else outstanding (dnsperf -q 1 -v, each query's
-#        time), median and p99 (goal: p50 within 1.5x dnsmasq's)
+#   p50  the latency of one query with nothing else outstanding (bench/dns-latency.c, built with
+#        gcc: a query, its answer, the next; alternating between the two servers so both see the
+#        same load), median and p99 (goal: p50 within 1.5x dnsmasq's)
 #
 # The names: BENCH_NAMES names registered on a pnrpd (--no-cloud: its Unix socket and the DNS
 # front end on loopback only) and given to dnsmasq as host-records, each with one IPv6 and one
@@ -25,8 +26,8 @@ seconds=${BENCH_SECONDS:-10}
 queries=${BENCH_QUERIES:-20000}
 rounds=${BENCH_ROUNDS:-3}
 count=${BENCH_NAMES:-20}
-for tool in dnsperf dnsmasq taskset; do
-    command -v "$tool" >/dev/null || { echo "bench/dns.sh: $tool missing (apt-get install dnsperf dnsmasq-base util-linux)" >&2; exit 1; }
+for tool in dnsperf dnsmasq taskset gcc dig; do
+    command -v "$tool" >/dev/null || { echo "bench/dns.sh: $tool missing (apt-get install dnsperf dnsmasq-base util-linux gcc bind9-dnsutils)" >&2; exit 1; }
 done
 pnrpd=${PNRPD:-target/release/pnrpd}
 pnrpctl=$(dirname "$pnrpd")/pnrpctl
@@ -40,21 +41,16 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-# Two free loopback ports (UDP and TCP each), chosen by the kernel.
-read -r pnrp_port dnsmasq_port < <(python3 -c '
-import socket
-ports = []
-keep = []
-for _ in range(2):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); keep.append(s)
-    ports.append(s.getsockname()[1])
-print(*ports)')
+gcc -O2 -o "$work/dns-latency" bench/dns-latency.c
 
 taskset -c 0 "$pnrpd" --config /dev/null --no-cloud --log-level warn --socket "$work/pnrpd.sock" \
-    --state-dir "$work/state" --dns "127.0.0.1:$pnrp_port" 2>"$work/pnrpd.log" &
+    --state-dir "$work/state" --dns 127.0.0.1:0 2>"$work/pnrpd.log" &
 pids+=($!)
-for _ in $(seq 100); do [[ -S $work/pnrpd.sock ]] && break; sleep 0.05; done
+for _ in $(seq 400); do [[ -S $work/pnrpd.sock ]] && break; sleep 0.05; done
+[[ -S $work/pnrpd.sock ]] || { echo "bench/dns.sh: pnrpd did not start:" >&2; cat "$work/pnrpd.log" >&2; exit 1; }
+# The port the kernel gave pnrpd.
+pnrp_port=$("$pnrpctl" --socket "$work/pnrpd.sock" status --json |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["dns"][0]["address"].rsplit(":", 1)[1])')
 records=()
 : >"$work/queries"
 for index in $(seq 1 "$count"); do
@@ -64,11 +60,21 @@ for index in $(seq 1 "$count"); do
     records+=("--host-record=$name.pnrp.net,$v6,$v4")
     echo "$name.pnrp.net AAAA" >>"$work/queries"
 done
-taskset -c 0 dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces \
-    --listen-address=127.0.0.1 --port="$dnsmasq_port" --pid-file="$work/dnsmasq.pid" \
-    --log-facility="$work/dnsmasq.log" "${records[@]}" &
-pids+=($!)
-sleep 0.5
+# dnsmasq on a port below the ephemeral range (where client sockets come and go), retried on
+# another if that one is taken.
+for attempt in $(seq 20); do
+    dnsmasq_port=$((20000 + RANDOM % 10000))
+    taskset -c 0 dnsmasq --keep-in-foreground --no-resolv --no-hosts --bind-interfaces \
+        --listen-address=127.0.0.1 --port="$dnsmasq_port" --pid-file="$work/dnsmasq.pid" \
+        --log-facility="$work/dnsmasq.log" "${records[@]}" 2>"$work/dnsmasq.err" &
+    dnsmasq_pid=$!
+    sleep 0.5
+    if kill -0 "$dnsmasq_pid" 2>/dev/null; then
+        pids+=("$dnsmasq_pid")
+        break
+    fi
+    [[ $attempt == 20 ]] && { cat "$work/dnsmasq.err" >&2; exit 1; }
+done
 for port in "$pnrp_port" "$dnsmasq_port"; do
     dig @127.0.0.1 -p "$port" +short 0.bench1.pnrp.net AAAA | grep -qx fd00::1 ||
         { echo "bench/dns.sh: the server on port $port does not answer 0.bench1.pnrp.net" >&2; exit 1; }
@@ -79,11 +85,9 @@ qps() {
     taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries" -l "$seconds" -q 100 -c 4 2>&1 |
         awk '/Queries per second/ { print $4 } /Queries lost/ { lost = $3 } END { if (lost + 0 > 0) print "lost " lost > "/dev/stderr" }'
 }
-# latency PORT: "p50 p99" in microseconds, one query at a time.
+# latency: "p50 p99" of pnrpd then of dnsmasq, in microseconds, one query at a time.
 latency() {
-    taskset -c 1 dnsperf -s 127.0.0.1 -p "$1" -d "$work/queries" -n $((queries / count)) -q 1 -v 2>/dev/null |
-        awk '$1 == ">" && $2 == "NOERROR" { print $NF * 1000000 }' | sort -n |
-        awk '{ value[NR] = $1 } END { if (NR == 0) exit 1; print value[int(NR * 0.5) + 1], value[int(NR * 0.99) + 1] }'
+    taskset -c 1 "$work/dns-latency" "$pnrp_port" "$dnsmasq_port" "$work/queries" "$queries"
 }
 median() { sort -g | awk '{ value[NR] = $1 } END { print value[int((NR + 1) / 2)] }'; }
 
@@ -92,11 +96,14 @@ for round in $(seq 1 "$rounds"); do
         port=$pnrp_port
         [[ $server == dnsmasq ]] && port=$dnsmasq_port
         qps "$port" >>"$work/$server.qps"
-        read -r p50 p99 < <(latency "$port")
-        echo "$p50" >>"$work/$server.p50"
-        echo "$p99" >>"$work/$server.p99"
-        echo "round $round $server: $(tail -n 1 "$work/$server.qps") qps, p50 ${p50} us, p99 ${p99} us" >&2
     done
+    read -r p50 p99 d50 d99 < <(latency)
+    echo "$p50" >>"$work/pnrpd.p50"
+    echo "$p99" >>"$work/pnrpd.p99"
+    echo "$d50" >>"$work/dnsmasq.p50"
+    echo "$d99" >>"$work/dnsmasq.p99"
+    echo "round $round: pnrpd $(tail -n 1 "$work/pnrpd.qps") qps, p50 $p50 us, p99 $p99 us;" \
+        "dnsmasq $(tail -n 1 "$work/dnsmasq.qps") qps, p50 $d50 us, p99 $d99 us" >&2
 done
 
 pq=$(median <"$work/pnrpd.qps") dq=$(median <"$work/dnsmasq.qps")

@@ -123,6 +123,14 @@ fn answers_what_the_socket_answers() {
         status.contains(&format!("DNS udp {v4}:")) && status.contains(&format!("DNS tcp {v6}:")),
         "{status}"
     );
+    // doctor asks each UDP listener for the zone's SOA.
+    let doctor = String::from_utf8_lossy(&sandbox.ctl(&["doctor"]).stdout).into_owned();
+    for server in [v4, v6] {
+        assert!(
+            doctor.contains(&format!("ok       DNS: answers pnrp.net at {server} (UDP and TCP)")),
+            "{doctor}"
+        );
+    }
     assert!(counter(&sandbox, "answered") >= 9, "{status}");
     assert!(counter(&sandbox, "nxdomain") >= 3, "{status}");
     assert_eq!(counter(&sandbox, "refused"), 1, "{status}");

@@ -17,9 +17,10 @@ use tracing::{debug, warn};
 
 use super::answer::{self, Found, Parsed, Query, Subject, Zone, TCP_PAYLOAD};
 use super::limits::{allowed, Counters, Prefix, RateLimiter};
+use super::memo::Memo;
 use super::services::Services;
 use crate::daemon::server::Command;
-use crate::daemon::view::SharedView;
+use crate::daemon::view::{SharedView, View};
 
 /// The largest UDP query read (the rest of a longer datagram is cut off, and it fails to parse).
 const UDP_RECEIVE: usize = 4096;
@@ -82,9 +83,9 @@ pub fn bind_tcp(address: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-/// What the view says about `subject` now, if it can say.
-fn at_once(context: &Context, subject: &Subject) -> Option<Found> {
-    let view = context.view.load();
+/// What `view` says about `subject` now, if it can say, and whether that answer is the same
+/// whenever it is asked of this view (no TTL counting down).
+fn at_once(context: &Context, view: &View, subject: &Subject) -> Option<(Found, bool)> {
     let now = Instant::now();
     let ttl = |fresh_for: Option<Duration>| {
         fresh_for.map_or(context.zone.freshness_secs, |left| {
@@ -94,7 +95,7 @@ fn at_once(context: &Context, subject: &Subject) -> Option<Found> {
     match subject {
         Subject::Peer { name, .. } => {
             let (response, fresh_for) = view.resolve(now, name)?;
-            Some(found(response, ttl(fresh_for)))
+            Some((found(response, ttl(fresh_for)), fresh_for.is_none()))
         }
         Subject::Address(address) => {
             let ip = match address {
@@ -102,12 +103,13 @@ fn at_once(context: &Context, subject: &Subject) -> Option<Found> {
                 IpAddr::V6(v6) => *v6,
             };
             let Some((names, fresh_for)) = view.names_at(now, ip) else {
-                return Some(Found::Failed);
+                return Some((Found::Failed, false));
             };
-            Some(Found::Names {
+            let found = Found::Names {
                 names,
                 ttl: ttl(fresh_for),
-            })
+            };
+            Some((found, fresh_for.is_none()))
         }
     }
 }
@@ -140,9 +142,10 @@ async fn through_run_loop(context: &Context, subject: &Subject) -> Found {
     }
 }
 
-/// What to do with a query: answer it now, or resolve it through the run loop first.
+/// What to do with a query: answer it now (and whether that answer may be kept in a [`Memo`]),
+/// or resolve it through the run loop first.
 enum Next {
-    Now(answer::Reply),
+    Now(answer::Reply, bool),
     Resolve(Box<Pending>),
 }
 
@@ -162,13 +165,17 @@ impl Pending {
 
 /// Answers `query` at once from the view; else, within the permits, leaves it to the run loop;
 /// SERVFAIL at once when every permit is taken.
-fn next(context: &Context, query: Query, limit: usize) -> Next {
-    if let Some(found) = at_once(context, query.subject()) {
-        return Next::Now(answer::answer(&query, &found, context.zone, limit));
+fn next(context: &Context, view: &View, query: Query, limit: usize) -> Next {
+    if let Some((found, timeless)) = at_once(context, view, query.subject()) {
+        return Next::Now(
+            answer::answer(&query, &found, context.zone, limit),
+            timeless,
+        );
     }
     let Ok(permit) = context.cloud_resolves.clone().try_acquire_owned() else {
         debug!("DNS: every cloud resolve slot is taken; SERVFAIL");
-        return Next::Now(answer::answer(&query, &Found::Failed, context.zone, limit));
+        let reply = answer::answer(&query, &Found::Failed, context.zone, limit);
+        return Next::Now(reply, false);
     };
     Next::Resolve(Box::new(Pending {
         query,
@@ -188,6 +195,10 @@ fn admitted(
         counters.denied();
         return false;
     }
+    // Loopback has no rate: no lock taken on its (usual) path.
+    if source.to_canonical().is_loopback() {
+        return true;
+    }
     let admitted = limiter
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -201,6 +212,7 @@ fn admitted(
 /// Serves one UDP socket for ever.
 pub async fn serve_udp(socket: Arc<UdpSocket>, context: Arc<Context>, counters: Arc<Counters>) {
     let limiter = Mutex::new(RateLimiter::default());
+    let mut memo = Memo::default();
     let mut buffer = vec![0u8; UDP_RECEIVE];
     loop {
         let (length, from) = match socket.recv_from(&mut buffer).await {
@@ -216,20 +228,31 @@ pub async fn serve_udp(socket: Arc<UdpSocket>, context: Arc<Context>, counters: 
             continue;
         }
         let bytes = &buffer[..length];
+        let view = context.view.load();
+        if let Some(reply) = memo.get(&view, bytes) {
+            send(&socket, &counters, from, reply, length).await;
+            continue;
+        }
         let query = match answer::parse(bytes, &context.services, context.zone) {
             Parsed::Drop => {
                 counters.dropped();
                 continue;
             }
             Parsed::Reply(reply) => {
+                memo.put(&view, bytes, &reply);
                 send(&socket, &counters, from, reply, length).await;
                 continue;
             }
             Parsed::Ask(query) => query,
         };
         let limit = query.udp_limit();
-        match next(&context, query, limit) {
-            Next::Now(reply) => send(&socket, &counters, from, reply, length).await,
+        match next(&context, &view, query, limit) {
+            Next::Now(reply, timeless) => {
+                if timeless {
+                    memo.put(&view, bytes, &reply);
+                }
+                send(&socket, &counters, from, reply, length).await;
+            }
             Next::Resolve(pending) => {
                 let socket = socket.clone();
                 let counters = counters.clone();
@@ -358,8 +381,8 @@ async fn serve_connection(
                 return;
             }
             Parsed::Reply(reply) => reply,
-            Parsed::Ask(query) => match next(context, query, TCP_PAYLOAD) {
-                Next::Now(reply) => reply,
+            Parsed::Ask(query) => match next(context, &context.view.load(), query, TCP_PAYLOAD) {
+                Next::Now(reply, _) => reply,
                 Next::Resolve(pending) => pending.answer(context).await,
             },
         };
@@ -374,5 +397,75 @@ async fn serve_connection(
             Ok(Ok(())) => {}
             _ => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::RecordType;
+
+    fn query(name: &str) -> Query {
+        let bytes = answer::query_bytes(1, name, RecordType::AAAA, None);
+        match answer::parse(&bytes, &Services::default(), Zone { freshness_secs: 10 }) {
+            Parsed::Ask(query) => query,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn resolves_through_the_run_loop_are_bounded() {
+        // A closed view (as before the first publish) leaves every name to the run loop.
+        let (commands, _incoming) = mpsc::channel(1);
+        let context = Context {
+            view: SharedView::default(),
+            commands,
+            cloud_resolves: Arc::new(Semaphore::new(2)),
+            services: Services::default(),
+            zone: Zone { freshness_secs: 10 },
+            allow: Vec::new(),
+        };
+        let view = context.view.load();
+        let first = next(&context, &view, query("0.a.pnrp.net"), 512);
+        let second = next(&context, &view, query("0.b.pnrp.net"), 512);
+        assert!(matches!(first, Next::Resolve(_)) && matches!(second, Next::Resolve(_)));
+        // Every permit taken: SERVFAIL at once, not a queue.
+        let Next::Now(reply, memo) = next(&context, &view, query("0.c.pnrp.net"), 512) else {
+            panic!("a third resolve waited")
+        };
+        assert_eq!(reply.outcome, answer::Outcome::Failed);
+        assert!(!memo, "a failure is not kept");
+        // A finished resolve gives its permit back.
+        drop(first);
+        assert!(matches!(
+            next(&context, &view, query("0.d.pnrp.net"), 512),
+            Next::Resolve(_)
+        ));
+        drop(second);
+    }
+
+    #[test]
+    fn only_loopback_and_allowed_sources_are_answered_and_others_are_rate_limited() {
+        let (commands, _incoming) = mpsc::channel(1);
+        let context = Context {
+            view: SharedView::default(),
+            commands,
+            cloud_resolves: Arc::new(Semaphore::new(1)),
+            services: Services::default(),
+            zone: Zone { freshness_secs: 10 },
+            allow: vec![Prefix::parse("fd00::/64").unwrap()],
+        };
+        let limiter = Mutex::new(RateLimiter::default());
+        let counters = Counters::default();
+        let source = |text: &str| -> IpAddr { text.parse().unwrap() };
+        assert!((0..1000).all(|_| admitted(&context, &limiter, &counters, source("::1"))));
+        assert!(!admitted(&context, &limiter, &counters, source("fd01::1")));
+        let admitted_peer = (0..1000)
+            .filter(|_| admitted(&context, &limiter, &counters, source("fd00::9")))
+            .count();
+        assert!((200..=210).contains(&admitted_peer), "{admitted_peer}");
+        let counts = counters.snapshot();
+        assert_eq!(counts.denied, 1);
+        assert_eq!(counts.rate_limited, 1000 - admitted_peer as u64);
     }
 }

@@ -11,6 +11,8 @@
 //!   ([`Listeners::start`]), their status for `pnrpctl status`.
 //! - [`answer`] — the answers as pure functions: query bytes → what to look up → answer bytes.
 //! - [`listen`] — the UDP and TCP tasks, and the lookups through the view or the run loop.
+//! - [`memo`] — the answers a UDP listener made from the current view, reused for the same
+//!   query until the view changes.
 //! - [`limits`] — `dns_allow`, the per-source rate limit, the counters.
 //! - [`services`] — `/etc/services`, for SRV names.
 //! - `fuzzing` (feature `fuzzing`) — the fuzz target's entry point.
@@ -20,6 +22,7 @@ pub mod answer;
 pub mod fuzzing;
 pub mod limits;
 pub mod listen;
+pub mod memo;
 pub mod services;
 
 use std::net::SocketAddr;
