@@ -1,6 +1,7 @@
 #!/bin/sh
 # install.sh — install pnrp: NSS module, pnrpd, pnrpctl, their manual pages and completions,
-# systemd unit, default config, and the pnrp source in nsswitch.conf. Builds nothing unless
+# systemd unit, default config, the pnrp source in nsswitch.conf, and pnrp.net forwarding to
+# pnrpd's DNS front end for systemd-resolved, dnsmasq and Unbound where each is installed. Builds nothing unless
 # --build is given. Safe to run again.
 # Usage: [DESTDIR=/stage] [PREFIX=/usr/local] [BUILD_DIR=target/release] [LIBDIR=...] install.sh [--build]
 #   --build    first run `cargo build --release -p nss_pnrp -p pnrpd` in the repo root
@@ -86,6 +87,38 @@ else
     echo "kept your $DESTDIR$CONF; the shipped default is in $CONF.dist"
 fi
 
+# pnrp.net forwarding, for each resolver installed here (its binary or its drop-in directory).
+# An admin's own file of that name is kept. Listed in RESOLVERS_MANIFEST, with the directories
+# created, so that uninstall.sh removes exactly these.
+: >"$work/resolvers"
+if [ -f "$DESTDIR$RESOLVERS_MANIFEST" ]; then grep '^dir ' "$DESTDIR$RESOLVERS_MANIFEST" >"$work/resolvers" || true; fi
+echo "$RESOLVERS" | while read -r source target markers; do
+    present=""
+    for marker in $markers; do
+        if [ -e "$DESTDIR$marker" ]; then present=1; fi
+    done
+    [ -n "$present" ] || continue
+    if [ -e "$DESTDIR$target" ] && ! cmp -s "$here/resolvers/$source" "$DESTDIR$target" &&
+        ! grep -Fxq "file $target" "$DESTDIR$RESOLVERS_MANIFEST" 2>/dev/null; then
+        echo "kept your $DESTDIR$target (pnrp's is packaging/resolvers/$source)"
+        continue
+    fi
+    parent=$(dirname "$target")
+    if [ ! -d "$DESTDIR$parent" ]; then
+        mkdir -p "$DESTDIR$parent"
+        echo "dir $parent" >>"$work/resolvers"
+    fi
+    put 0644 "$here/resolvers/$source" "$DESTDIR$target"
+    echo "file $target" >>"$work/resolvers"
+done
+resolvers_changed=""
+if [ -s "$work/resolvers" ]; then
+    put 0644 "$work/resolvers" "$DESTDIR$RESOLVERS_MANIFEST" >/dev/null
+    resolvers_changed=1
+else
+    echo "no systemd-resolved, dnsmasq or Unbound here: point your resolver's pnrp.net at 127.0.0.1#3553 (README, \"DNS\")"
+fi
+
 if [ -f "$DESTDIR/etc/nsswitch.conf" ]; then
     "$here/nsswitch.sh" add "$DESTDIR/etc/nsswitch.conf"
 else
@@ -95,5 +128,11 @@ fi
 if live_systemd; then
     systemctl daemon-reload
     systemctl try-restart pnrpd.service || echo "warning: restarting pnrpd failed; see journalctl -u pnrpd" >&2
+    # Running resolvers read their new pnrp.net forwarding.
+    if [ -n "$resolvers_changed" ]; then
+        for resolver in systemd-resolved dnsmasq unbound; do
+            systemctl try-restart "$resolver.service" 2>/dev/null || true
+        done
+    fi
     echo "start it with: systemctl enable --now pnrpd"
 fi

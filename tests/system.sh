@@ -24,6 +24,7 @@ packages=(
     tshark:tshark libwireshark-dev:- libglib2.0-dev:- gcc:gcc pkg-config:pkg-config
     dpkg-dev:dpkg-source patch:patch xz-utils:xz diffutils:cmp iptables:ip6tables
     groff-base:groff man-db:man
+    bind9-dnsutils:dig dnsmasq-base:dnsmasq musl-tools:musl-gcc golang-go:go dnsperf:dnsperf
 )
 
 fail() {

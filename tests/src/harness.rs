@@ -144,11 +144,18 @@ impl Sandbox {
 
     /// Starts `pnrpd` on this sandbox's socket and waits until it accepts clients.
     pub fn start_daemon(&self) -> Daemon {
-        Daemon::start(
+        self.start_daemon_with(&[])
+    }
+
+    /// Like [`Sandbox::start_daemon`], with more command-line arguments (`--dns 127.0.0.1:0`).
+    pub fn start_daemon_with(&self, args: &[&str]) -> Daemon {
+        Daemon::start_full(
             &self.multicall,
             &self.socket(),
             &self.state_dir(),
             &self.path().join("pnrpd.log"),
+            &[],
+            args,
         )
     }
 
@@ -300,6 +307,18 @@ impl Daemon {
         log: &Path,
         env: &[(&str, &str)],
     ) -> Daemon {
+        Daemon::start_full(multicall, socket, state_dir, log, env, &[])
+    }
+
+    /// Like [`Daemon::start_with`] with more command-line arguments.
+    pub fn start_full(
+        multicall: &Path,
+        socket: &Path,
+        state_dir: &Path,
+        log: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Daemon {
         let log_file = fs::File::create(log).expect("daemon log");
         let child = Command::new(multicall)
             .arg("pnrpd")
@@ -314,6 +333,7 @@ impl Daemon {
             .arg(socket)
             .arg("--state-dir")
             .arg(state_dir)
+            .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -40,6 +40,11 @@ struct Args {
     /// No SSDP multicast discovery (join through seeds only)
     #[arg(long)]
     no_discovery: bool,
+    /// Serve DNS for pnrp.net on ADDR:PORT, UDP and TCP (an address alone: port 3553).
+    /// Repeatable; replaces the config file's dns_listen. Sources other than loopback are
+    /// answered only inside a dns_allow prefix of the config file
+    #[arg(long = "dns", value_name = "ADDR:PORT")]
+    dns: Vec<String>,
     /// Check the configuration, print the settings in effect and exit
     #[arg(long)]
     check_config: bool,
@@ -67,6 +72,13 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let (dns_listen, dns_allow) = match config.dns() {
+        Ok(dns) => dns,
+        Err(error) => {
+            eprintln!("pnrpd: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let filter = match EnvFilter::try_new(&config.log_level) {
         Ok(filter) => filter,
         Err(error) => {
@@ -84,6 +96,8 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         println!("port = {}", config.port);
         println!("seeds = {:?}", config.seeds);
         println!("freshness_secs = {}", config.freshness_secs);
+        println!("dns_listen = {:?}", config.dns_listen);
+        println!("dns_allow = {:?}", config.dns_allow);
         return ExitCode::SUCCESS;
     }
     use std::io::IsTerminal;
@@ -118,10 +132,17 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         freshness: std::time::Duration::from_secs(config.freshness_secs),
         discovery: config.discovery,
     });
+    let dns = crate::dns::Settings {
+        listen: dns_listen,
+        allow: dns_allow,
+        freshness_secs: u32::try_from(config.freshness_secs).unwrap_or(u32::MAX),
+        services: PathBuf::from(crate::dns::services::SERVICES_PATH),
+    };
     let settings = Settings {
         socket: config.socket,
         state_dir: config.state_dir,
         cloud,
+        dns,
     };
     let result = runtime.block_on(async {
         // Handlers go in before anything else: a SIGTERM right after start must still stop
@@ -171,6 +192,9 @@ fn load_config(args: &Args) -> Result<Config, String> {
     }
     if !args.seeds.is_empty() {
         config.seeds = args.seeds.clone();
+    }
+    if !args.dns.is_empty() {
+        config.dns_listen = args.dns.clone();
     }
     if args.no_cloud {
         config.cloud = false;

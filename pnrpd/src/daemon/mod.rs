@@ -70,6 +70,8 @@ pub struct Settings {
     pub state_dir: PathBuf,
     /// The cloud, unless the daemon keeps to this machine.
     pub cloud: Option<CloudSettings>,
+    /// The DNS front end (no listener: none).
+    pub dns: crate::dns::Settings,
 }
 
 /// How the daemon takes part in the PNRP cloud.
@@ -102,6 +104,9 @@ pub enum DaemonError {
         /// What went wrong.
         message: String,
     },
+    /// A DNS listener could not be opened.
+    #[error(transparent)]
+    Dns(#[from] crate::dns::BindError),
     /// The socket could not be set up.
     #[error("socket {path}: {message}")]
     Socket {
@@ -168,6 +173,8 @@ pub async fn run(
         )
     });
 
+    // Before the socket: a daemon that cannot have its DNS ports must not take the socket.
+    let dns_bound = crate::dns::bind(&settings.dns)?;
     let listener = server::bind(&settings.socket)?;
     info!(socket = %settings.socket.display(), "listening");
     // Only once the socket is ours: a second daemon refused at bind must not touch the first
@@ -183,6 +190,10 @@ pub async fn run(
             .map_or(Duration::ZERO, |cloud| cloud.freshness),
     );
     let (commands, mut incoming) = mpsc::channel::<Command>(256);
+    let mut dns = crate::dns::Listeners::start(dns_bound, view.clone(), commands.clone());
+    for listener in dns.status() {
+        info!(address = %listener.address, transport = ?listener.transport, "serving DNS for pnrp.net");
+    }
     let accept = tokio::spawn(server::accept(listener, commands, view));
     ready();
 
@@ -208,6 +219,7 @@ pub async fn run(
                     break Left::Interrupted;
                 }
                 accept.abort();
+                dns.stop();
                 incoming.close();
                 service.stop_publishing();
                 // Their clients hear that pnrpd is shutting down.
@@ -222,7 +234,10 @@ pub async fn run(
                 // pnrpd is shutting down.
                 if leaving.is_none() {
                     match service.handle(Instant::now(), uid, request) {
-                        Handled::Done(response) => {
+                        Handled::Done(mut response) => {
+                            if let Response::Status(status) = &mut response {
+                                status.dns = dns.status();
+                            }
                             let _ = reply.send(response);
                         }
                         Handled::Pending(query) => {
@@ -246,7 +261,7 @@ pub async fn run(
                     if let Some(seed_names) = &mut seed_names {
                         seed_names.check_alone(now, &clouds);
                     }
-                    if refreshes % HOUSEKEEPING_TICKS == 0 {
+                    if refreshes.is_multiple_of(HOUSEKEEPING_TICKS) {
                         service.save_known_nodes(MAX_SAVED_PEERS);
                         network.summarize_drops(
                             service.engine(),
@@ -305,6 +320,7 @@ pub async fn run(
         service.save_known_nodes(MAX_SAVED_PEERS);
     }
     accept.abort();
+    dns.stop();
     if let Err(error) = std::fs::remove_file(&settings.socket) {
         warn!(%error, "could not remove the socket file");
     }

@@ -221,6 +221,8 @@ impl Service {
                 registrations: self.engine.registered() as u32,
                 state_dir: self.store.dir().display().to_string(),
                 firewalled_clouds: self.firewalled_clouds(),
+                // The DNS front end's sockets are not the service's: the run loop adds them.
+                dns: Vec::new(),
             }),
         };
         Handled::Done(response)

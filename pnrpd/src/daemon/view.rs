@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::net::Ipv6Addr;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -46,22 +47,66 @@ impl View {
         let Request::Resolve { name } = request else {
             return None;
         };
+        self.resolve(now, name).map(|(response, _)| response)
+    }
+
+    /// The answer to a resolve of `name` at `now`, if it needs neither the cloud nor the run
+    /// loop, and how long it stays fresh: `None` when it holds only this machine's names (they
+    /// change only through this daemon), else what is left of the window of the cloud's answer.
+    pub fn resolve(&self, now: Instant, name: &PeerName) -> Option<(Response, Option<Duration>)> {
         if !self.open {
             return None;
         }
         let local = self.local.get(name).cloned();
-        let records: Vec<Record> = match self.fresh.get(name) {
+        let (records, fresh_for): (Vec<Record>, _) = match self.fresh.get(name) {
             Some((started, remote)) if now.saturating_duration_since(*started) < self.freshness => {
-                local.into_iter().chain(remote.iter().cloned()).collect()
+                let left = self.freshness - now.saturating_duration_since(*started);
+                let fresh_for = (!remote.is_empty()).then_some(left);
+                (
+                    local.into_iter().chain(remote.iter().cloned()).collect(),
+                    fresh_for,
+                )
             }
             _ if self.clouds_active => return None,
-            _ => local.into_iter().collect(),
+            _ => (local.into_iter().collect(), None),
         };
-        Some(if records.is_empty() {
+        let response = if records.is_empty() {
             Response::NotFound
         } else {
             Response::Resolved(records)
-        })
+        };
+        Some((response, fresh_for))
+    }
+
+    /// The names this machine publishes at `ip`, and those the freshness window holds at it (a
+    /// reverse lookup, for DNS PTR queries), with how long the answer stays fresh (as
+    /// [`View::resolve`]). `None` once the daemon is stopping.
+    pub fn names_at(
+        &self,
+        now: Instant,
+        ip: Ipv6Addr,
+    ) -> Option<(Vec<PeerName>, Option<Duration>)> {
+        if !self.open {
+            return None;
+        }
+        let at = |record: &Record| record.addresses.iter().any(|address| address.ip == ip);
+        let mut names: Vec<PeerName> = self
+            .local
+            .values()
+            .filter(|record| at(record))
+            .map(|record| record.name.clone())
+            .collect();
+        let mut fresh_for: Option<Duration> = None;
+        for (name, (started, remote)) in &self.fresh {
+            let age = now.saturating_duration_since(*started);
+            if age < self.freshness && remote.iter().any(at) && !names.contains(name) {
+                names.push(name.clone());
+                let left = self.freshness - age;
+                fresh_for = Some(fresh_for.map_or(left, |shortest| shortest.min(left)));
+            }
+        }
+        names.sort_by_key(ToString::to_string);
+        Some((names, fresh_for))
     }
 }
 

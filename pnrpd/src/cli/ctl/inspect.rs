@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use pnrp_shared::ipc::{CacheEntryInfo, CloudInfo, Reachability, Request, Response};
+use pnrp_shared::ipc::{
+    CacheEntryInfo, CloudInfo, DnsListener, DnsTransport, Reachability, Request, Response,
+};
 use serde::Serialize;
 
 use super::output::Output;
@@ -12,6 +14,7 @@ use super::request::{Daemon, Failure};
 pub(super) fn status(daemon: &Daemon, out: Output) -> Result<(), Failure> {
     match daemon.ask(&Request::Status)? {
         Response::Status(status) => out.print(&Status {
+            dns: status.dns,
             firewalled_clouds: status.firewalled_clouds,
             registrations: status.registrations,
             socket: daemon.socket().display().to_string(),
@@ -45,6 +48,7 @@ pub(super) fn cache(daemon: &Daemon, out: Output) -> Result<(), Failure> {
 /// The daemon's state, and the socket it was reached on.
 #[derive(Debug, Serialize)]
 struct Status {
+    dns: Vec<DnsListener>,
     firewalled_clouds: Vec<String>,
     registrations: u32,
     socket: String,
@@ -68,6 +72,31 @@ impl fmt::Display for Status {
                 f,
                 "{cloud}: behind a firewall: resolving only; names published on its links only \
                  (open UDP port 3540 inbound, or the port set in pnrpd.toml)"
+            )?;
+        }
+        if self.dns.is_empty() {
+            writeln!(f, "DNS:           off (dns_listen in pnrpd.toml)")?;
+        }
+        for listener in &self.dns {
+            let counters = &listener.counters;
+            let transport = match listener.transport {
+                DnsTransport::Udp => "udp",
+                DnsTransport::Tcp => "tcp",
+            };
+            writeln!(
+                f,
+                "DNS {transport} {}: {} queries: {} answered, {} nxdomain, {} refused, {} failed, \
+                 {} malformed, {} rate-limited, {} denied; {} truncated",
+                listener.address,
+                counters.queries,
+                counters.answered,
+                counters.nxdomain,
+                counters.refused,
+                counters.failed,
+                counters.malformed,
+                counters.rate_limited,
+                counters.denied,
+                counters.truncated
             )?;
         }
         Ok(())
