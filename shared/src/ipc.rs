@@ -264,6 +264,10 @@ pub struct Status {
     pub state_dir: String,
     /// The clouds in which no other node can reach this one unsolicited.
     pub firewalled_clouds: Vec<String>,
+    /// The seeds in effect, as configured (a reload changes them).
+    pub seeds: Vec<String>,
+    /// The log filter in effect (a reload changes it).
+    pub log_level: String,
 }
 
 /// Kinds of failure a daemon reports.

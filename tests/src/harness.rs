@@ -300,8 +300,8 @@ impl Daemon {
         log: &Path,
         env: &[(&str, &str)],
     ) -> Daemon {
-        let log_file = fs::File::create(log).expect("daemon log");
-        let child = Command::new(multicall)
+        let mut command = Command::new(multicall);
+        command
             .arg("pnrpd")
             .args([
                 "--config",
@@ -314,7 +314,15 @@ impl Daemon {
             .arg(socket)
             .arg("--state-dir")
             .arg(state_dir)
-            .envs(env.iter().copied())
+            .envs(env.iter().copied());
+        Daemon::spawn(command, socket, log)
+    }
+
+    /// Starts `command` (a `pnrpd`, perhaps behind a wrapper that execs it, so that signals
+    /// reach it) with its stderr in `log`, and waits for `socket`.
+    pub fn spawn(mut command: Command, socket: &Path, log: &Path) -> Daemon {
+        let log_file = fs::File::create(log).expect("daemon log");
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)

@@ -690,6 +690,8 @@ fn clouds_and_status_show_size_and_reachability() {
             registrations: 1,
             state_dir: "/var/lib/pnrp".into(),
             firewalled_clouds,
+            seeds: Vec::new(),
+            log_level: "info".into(),
         })
     };
     let firewalled = status(vec!["Global_".into(), "LinkLocal_a".into()]);

@@ -109,6 +109,8 @@ fn messages() -> (Vec<Request>, Vec<Response>) {
             registrations: 1,
             state_dir: "/var/lib/pnrp".into(),
             firewalled_clouds: vec!["Global_".into(), "LinkLocal_eth0".into()],
+            seeds: vec!["fd00::1".into(), "seed.example.org:3540".into()],
+            log_level: "info".into(),
         }),
         Response::Clouds(vec![
             CloudInfo {
