@@ -51,7 +51,7 @@ cp "$here/pnrpd.sysusers" "$src/debian/pnrpd.sysusers"
 (cd "$src" && dpkg-buildpackage --build=binary --no-sign)
 rm -rf "$src"
 changes=$(ls "$out"/pnrp_"$version"_*.changes)
-echo "deb.sh: built $(cd "$out" && ls ./*.deb | tr '\n' ' ')in $out"
+for deb in "$out"/*.deb; do echo "deb.sh: built $deb"; done
 # Errors and warnings fail; each warning that stays is overridden, with the reason, in
 # packaging/debian/*.lintian-overrides.
 lintian --fail-on error,warning --info "$changes"
