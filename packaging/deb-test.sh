@@ -5,18 +5,21 @@
 # finds a name it publishes; a state directory a root-run pnrpd wrote is handed to pnrp by an
 # upgrade (the same version reinstalled) and its names and identities keep working; the upgrade
 # leaves nsswitch.conf and the tree as they were; remove, then purge, bring both back to what
-# they were before the installation (file lists compared).
+# they were before the installation (file lists compared). Last, installed again over a root-run
+# state directory, the tree boots under systemd (systemd-nspawn, a private network): the hardened
+# unit runs pnrpd as pnrp with no capability, feeds its watchdog, and `systemctl reload` applies
+# an edited config with the registrations kept.
 # Usage: sudo packaging/deb-test.sh [--tree DIR] [DEBDIR]
 #        sudo packaging/deb-test.sh --make-tree DIR
 #   DEBDIR       where deb.sh put the packages (default <target>/debian)
 #   --make-tree  only make the fresh tree in DIR (while deb.sh builds, say), and exit
 #   --tree       test in DIR, a tree --make-tree made, instead of making one; DIR is used up
 # Prints "N passed, M failed" last and the time each phase took; exit 1 on any failure. Needs
-# debootstrap, unshare, ip; leaves nothing behind.
+# debootstrap, unshare, ip, systemd-nspawn (systemd-container); leaves nothing behind.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
-made= make_only=
+made='' make_only=''
 case ${1:-} in
     --tree) made=${2:?--tree needs a directory}; shift 2 ;;
     --make-tree) make_only=${2:?--make-tree needs a directory}; shift 2 ;;
@@ -25,8 +28,9 @@ debs=${1:-${CARGO_TARGET_DIR:-$repo/target}/debian}
 
 fail() { echo "deb-test.sh: $*" >&2; exit 1; }
 [[ $(id -u) == 0 ]] || fail "run as root: debootstrap, chroot and namespaces"
-for tool in debootstrap unshare ip chroot; do
-    command -v "$tool" >/dev/null || fail "$tool is not installed (apt-get install debootstrap iproute2)"
+for tool in debootstrap unshare ip chroot systemd-nspawn; do
+    command -v "$tool" >/dev/null ||
+        fail "$tool is not installed (apt-get install debootstrap iproute2 systemd-container)"
 done
 
 # The Debian mirror apt uses here (deb822 .sources first, then one-line lists).
@@ -36,13 +40,13 @@ mirror=$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*debian\/\{0,1\}\)$/\1/p' \
     /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null)
 [[ -n $mirror ]] || fail "no Debian mirror in /etc/apt/sources.list*"
 
-# make_tree DIR: a fresh Debian 12. pnrpd's dependency for its system user (systemd-sysusers)
-# comes in the base, as apt would fetch it: the comparisons below then see only what our
-# packages do.
+# make_tree DIR: a fresh Debian 12. pnrpd's dependencies (systemd-sysusers for its user,
+# procps for kill) come in the base, as apt would fetch them, with systemd to boot it: the
+# comparisons below then see only what our packages do.
 make_tree() {
     local log
     log=$(mktemp)
-    if ! debootstrap --variant=minbase --include=systemd-standalone-sysusers bookworm "$1" \
+    if ! debootstrap --variant=minbase --include=systemd,systemd-sysv,procps bookworm "$1" \
         "$mirror" >"$log" 2>&1; then
         tail -n 20 "$log"
         rm -f "$log"
@@ -220,6 +224,61 @@ check "purge" in_tree dpkg --purge pnrpd libnss-pnrp
 check "purge: nsswitch.conf byte for byte as before" cmp "$work/nsswitch.orig" "$tree/etc/nsswitch.conf"
 check "purge: the tree as before" same "$before" "$(listing)"
 phase "removed and purged"
+
+# --- under systemd ----------------------------------------------------------------------------
+# The packages come back over the state of an older pnrpd that ran as root and left a name:
+# systemd's StateDirectory= hands it to pnrp at the start.
+check "installed again" in_tree dpkg -i \
+    /root/debs/"$(basename "${pnrpd_deb[0]}")" /root/debs/"$(basename "${nss_deb[0]}")"
+chown -R 0:0 "$tree/var/lib/pnrp"
+check "a root-run pnrpd leaves a name" run root 'pnrpctl register 0.old --address fd00::9'
+cat >"$tree/root/under-systemd.sh" <<'SCRIPT'
+#!/bin/sh
+# Runs once the tree booted, after pnrpd.service; "all well" last when every step passed.
+exec >/root/under-systemd.out 2>&1
+set -ex
+test "$(systemctl is-active pnrpd)" = active
+test "$(systemctl show -p User --value pnrpd)" = pnrp
+pid=$(systemctl show -p MainPID --value pnrpd)
+test "$(stat -c %U /proc/$pid)" = pnrp
+grep -q '^CapEff:[[:space:]]*0000000000000000$' /proc/$pid/status
+grep -q '^CapBnd:[[:space:]]*0000000000000000$' /proc/$pid/status
+grep -q '^Seccomp:[[:space:]]*2$' /proc/$pid/status
+test -z "$(find /var/lib/pnrp ! -user pnrp)"
+# The watchdog heard from pnrpd (its first WATCHDOG=1 comes at start).
+test "$(systemctl show -p WatchdogUSec --value pnrpd)" = 30s
+test -n "$(systemctl show -p WatchdogTimestampMonotonic --value pnrpd | grep -v '^0$')"
+getent ahosts 0.old.pnrp.net | grep -q '^fd00::9 '
+pnrpctl register 0.booted --address fd00::a
+getent ahosts 0.booted.pnrp.net | grep -q '^fd00::a '
+sed -i 's/^log_level = .*/log_level = "debug"/; s/^seeds = .*/seeds = ["fd00::99"]/' /etc/pnrp/pnrpd.toml
+systemctl reload pnrpd
+status=$(pnrpctl status)
+echo "$status" | grep -q 'seeds: *fd00::99'
+echo "$status" | grep -q 'log level: *debug'
+echo "$status" | grep -q 'registrations: 2'
+test "$(systemctl show -p MainPID --value pnrpd)" = "$pid"
+journalctl -u pnrpd --no-pager | grep -q 'configuration reloaded'
+test -z "$(journalctl -u pnrpd -p warning --no-pager -q)"
+systemctl stop pnrpd
+test "$(systemctl show -p Result --value pnrpd)" = success
+echo "all well"
+SCRIPT
+chmod 0755 "$tree/root/under-systemd.sh"
+cat >"$tree/etc/systemd/system/pnrp-under-systemd.service" <<'UNIT'
+[Unit]
+After=pnrpd.service
+[Service]
+Type=oneshot
+ExecStart=/root/under-systemd.sh
+ExecStopPost=systemctl --no-block poweroff
+UNIT
+ln -s ../pnrp-under-systemd.service "$tree/etc/systemd/system/multi-user.target.wants/"
+check "booted under systemd" timeout 180 systemd-nspawn --directory="$tree" --register=no \
+    --keep-unit --private-network --boot --quiet
+check "under systemd: the hardened unit runs, feeds the watchdog, reloads" \
+    bash -c "cat '$tree/root/under-systemd.out'; tail -n 1 '$tree/root/under-systemd.out' | grep -qx 'all well'"
+phase "booted under systemd"
 
 echo "$pass passed, $failed failed"
 ((failed == 0))

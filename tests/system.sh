@@ -25,7 +25,7 @@ packages=(
     tshark:tshark libwireshark-dev:- libglib2.0-dev:- gcc:gcc pkg-config:pkg-config
     dpkg-dev:dpkg-source patch:patch xz-utils:xz diffutils:cmp iptables:ip6tables
     groff-base:groff man-db:man debootstrap:debootstrap lintian:lintian debhelper:dh
-    systemd:systemd-analyze
+    systemd:systemd-analyze systemd-container:systemd-nspawn
 )
 
 fail() {
