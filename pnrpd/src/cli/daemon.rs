@@ -174,11 +174,10 @@ fn load_config(args: &Args) -> Result<Config, String> {
 fn init_logging(filter: EnvFilter) -> SetLogLevel {
     use std::io::IsTerminal;
     // One closure per formatter: their reload handles have different types.
-    fn setter<L: 'static, S: 'static>(
-        handle: tracing_subscriber::reload::Handle<L, S>,
-    ) -> SetLogLevel
+    fn setter<L, S>(handle: tracing_subscriber::reload::Handle<L, S>) -> SetLogLevel
     where
-        L: From<EnvFilter> + Send + Sync,
+        L: From<EnvFilter> + Send + Sync + 'static,
+        S: 'static,
     {
         Box::new(move |level: &str| {
             let filter = EnvFilter::try_new(level).map_err(|error| error.to_string())?;
