@@ -181,6 +181,11 @@ check "pnrpd runs as pnrp, unprivileged, in a network namespace; getent ahosts f
         pnrpctl register 0.debtest --address fd00::5
         test "$(stat -c %U /run/pnrp/pnrpd.names)" = pnrp
         getent ahosts 0.debtest.pnrp.net | grep -q "^fd00::5 "
+        # The module believes the snapshot (owned by the socket'"'"'s owner, pnrp): it answers
+        # with the daemon frozen.
+        kill -STOP $pid
+        timeout 2 getent ahosts 0.debtest.pnrp.net | grep -q "^fd00::5 "
+        kill -CONT $pid
         setpriv --reuid=65534 --regid=65534 --clear-groups getent ahosts 0.debtest.pnrp.net | grep -q "^fd00::5 "
         if getent ahosts 0.absent.pnrp.net; then exit 1; fi'
 phase "pnrpd ran"
@@ -249,6 +254,10 @@ test -z "$(find /var/lib/pnrp ! -user pnrp)"
 test "$(systemctl show -p WatchdogUSec --value pnrpd)" = 30s
 test -n "$(systemctl show -p WatchdogTimestampMonotonic --value pnrpd | grep -v '^0$')"
 getent ahosts 0.old.pnrp.net | grep -q '^fd00::9 '
+# The snapshot in the RuntimeDirectory is believed (the daemon frozen, the name still answers).
+kill -STOP "$pid"
+timeout 2 getent ahosts 0.old.pnrp.net | grep -q '^fd00::9 '
+kill -CONT "$pid"
 pnrpctl register 0.booted --address fd00::a
 getent ahosts 0.booted.pnrp.net | grep -q '^fd00::a '
 sed -i 's/^log_level = .*/log_level = "debug"/; s/^seeds = .*/seeds = ["fd00::99"]/' /etc/pnrp/pnrpd.toml
