@@ -640,7 +640,9 @@ fn status_without_a_cloud_names_no_firewalled_cloud() {
     assert!(!status.contains("firewall"), "{status}");
     let json = sandbox.ctl_ok(&["status", "--json"]);
     assert!(
-        json.starts_with("{\"firewalled_clouds\":[],\"registrations\":0,"),
+        json.starts_with(
+            "{\"firewalled_clouds\":[],\"log_level\":\"debug\",\"registrations\":0,\"seeds\":[],"
+        ),
         "{json}"
     );
     assert_eq!(sandbox.ctl_ok(&["clouds", "--json"]), "[]\n");
@@ -747,9 +749,11 @@ LinkLocal_b
 
     let text = ctl_against(&daemon, &["status"]);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 6, "{text}");
+    assert_eq!(lines.len(), 8, "{text}");
     assert_eq!(lines[0], "pnrpd 9.9.9 running for 5s");
-    for (line, cloud) in lines[4..].iter().zip(["Global_", "LinkLocal_a"]) {
+    assert_eq!(lines[4], "seeds:         none");
+    assert_eq!(lines[5], "log level:     info");
+    for (line, cloud) in lines[6..].iter().zip(["Global_", "LinkLocal_a"]) {
         assert!(
             line.starts_with(&format!("{cloud}: behind a firewall"))
                 && line.contains("resolving only; names published on its links only")
@@ -760,7 +764,8 @@ LinkLocal_b
     let json = ctl_against(&daemon, &["status", "--json"]);
     assert!(
         json.starts_with(
-            "{\"firewalled_clouds\":[\"Global_\",\"LinkLocal_a\"],\"registrations\":1,\"socket\":"
+            "{\"firewalled_clouds\":[\"Global_\",\"LinkLocal_a\"],\"log_level\":\"info\",\
+             \"registrations\":1,\"seeds\":[],\"socket\":"
         ) && json.ends_with(
             ",\"state_dir\":\"/var/lib/pnrp\",\"uptime_secs\":5,\"version\":\"9.9.9\"}\n"
         ),
