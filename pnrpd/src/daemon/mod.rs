@@ -19,11 +19,11 @@
 //! or, for a resolve, when the engine reports it. Under systemd's watchdog (`WATCHDOG_USEC`) the
 //! run loop itself sends `WATCHDOG=1`, so a loop that stops turning gets the daemon restarted.
 //! A [`Control::Reload`] (SIGHUP) applies a new configuration ([`reload::apply`]) between two
-//! turns. A [`Control::Stop`] (the first on the channel passed to [`run`], e.g. on SIGTERM) stops accepting, answers what is in flight with
-//! an error (the dropped reply) and leaves every cloud: the registrations are revoked at their
-//! neighbours, and the loop goes on moving datagrams until they acknowledge or
-//! [`LEAVE_TIMEOUT`] passes (a second request stops at once). Then the daemon remembers the
-//! cloud's nodes and removes the socket file.
+//! turns. A [`Control::Stop`] (the first on the channel passed to [`run`], e.g. on SIGTERM)
+//! stops accepting, answers what is in flight with an error (the dropped reply) and leaves every
+//! cloud: the registrations are revoked at their neighbours, and the loop goes on moving
+//! datagrams until they acknowledge or [`LEAVE_TIMEOUT`] passes (a second request stops at
+//! once). Then the daemon remembers the cloud's nodes and removes the socket file.
 
 pub mod network;
 pub mod reload;
@@ -241,18 +241,18 @@ pub async fn run(
                     let _ = crate::notify::notify("READY=1");
                 }
                 Control::Stop => {
-                if leaving.is_some() {
-                    break Left::Interrupted;
-                }
-                accept.abort();
-                incoming.close();
-                service.stop_publishing();
-                // Their clients hear that pnrpd is shutting down.
-                waiting.clear();
-                if network.is_none() {
-                    break Left::Settled;
-                }
-                leaving = Some(leave(service.engine_mut()));
+                    if leaving.is_some() {
+                        break Left::Interrupted;
+                    }
+                    accept.abort();
+                    incoming.close();
+                    service.stop_publishing();
+                    // Their clients hear that pnrpd is shutting down.
+                    waiting.clear();
+                    if network.is_none() {
+                        break Left::Settled;
+                    }
+                    leaving = Some(leave(service.engine_mut()));
                 }
             },
             Some(Command { request, reply, uid }) = incoming.recv() => {
