@@ -1,8 +1,9 @@
 #!/bin/sh
 # install.sh — install pnrp: NSS module, pnrpd, pnrpctl, their manual pages and completions,
-# systemd unit, default config, the pnrp source in nsswitch.conf, and pnrp.net forwarding to
-# pnrpd's DNS front end for systemd-resolved, dnsmasq and Unbound where each is installed. Builds nothing unless
-# --build is given. Safe to run again.
+# systemd unit, the pnrp system user it runs as (sysusers.d), default config, the pnrp source
+# in nsswitch.conf, and pnrp.net forwarding to pnrpd's DNS front end for systemd-resolved,
+# dnsmasq and Unbound where each is installed. Builds nothing unless --build is given. Safe to
+# run again.
 # Usage: [DESTDIR=/stage] [PREFIX=/usr/local] [BUILD_DIR=target/release] [LIBDIR=...] install.sh [--build]
 #   --build    first run `cargo build --release -p nss_pnrp -p pnrpd` in the repo root
 #   DESTDIR    root prefix to stage into (default: the live system; then ldconfig/systemctl run)
@@ -70,12 +71,38 @@ for rel in $(cd "$work/share" && find . -type f | LC_ALL=C sort); do
     put 0644 "$work/share/$rel" "$DESTDIR$SHARE/$rel" >/dev/null
     echo "file $SHARE/$rel" >>"$work/manifest"
 done
+# The sysusers.d declaration of pnrpd's user; its directory, if new, goes in the manifest too.
+made "$(dirname "$SYSUSERS")"
+put 0644 "$here/pnrpd.sysusers" "$DESTDIR$SYSUSERS"
 put 0644 "$work/manifest" "$DESTDIR$DOCS_MANIFEST" >/dev/null
 echo "installed the manual pages and completions under $DESTDIR$SHARE"
 
 unit=$work/pnrpd.service
 sed "s|@PREFIX@|$PREFIX|g" "$here/pnrpd.service.in" >"$unit"
 put 0644 "$unit" "$DESTDIR$UNIT"
+
+# pnrpd runs as its own system user. On the live system: create it (systemd-sysusers, else
+# useradd), then hand it a state directory an older, root-run pnrpd wrote (systemd's
+# StateDirectory= also does this at each start). find follows no link; the directory was root's
+# and 0700, so nobody else could have linked anything into it.
+if [ -n "$DESTDIR" ]; then
+    echo "DESTDIR set: not creating the $SERVICE_USER user (systemd-sysusers $SYSUSERS does it)"
+else
+    if ! getent passwd "$SERVICE_USER" >/dev/null; then
+        if command -v systemd-sysusers >/dev/null; then
+            systemd-sysusers "$SYSUSERS"
+        else
+            useradd --system --user-group --home-dir "$STATE_DIR" --no-create-home \
+                --shell /usr/sbin/nologin --comment "PNRP peer name daemon" "$SERVICE_USER"
+        fi
+        echo "created the system user $SERVICE_USER"
+    fi
+    if [ -d "$STATE_DIR" ] && [ "$(stat -c %U "$STATE_DIR")" != "$SERVICE_USER" ]; then
+        find "$STATE_DIR" -xdev ! -user "$SERVICE_USER" -exec chown -h "$SERVICE_USER:$SERVICE_USER" {} +
+        chmod 0700 "$STATE_DIR"
+        echo "$STATE_DIR now belongs to $SERVICE_USER (pnrpd no longer runs as root)"
+    fi
+fi
 
 # Never overwrite an admin's config: ship ours beside it as .dist instead.
 if [ ! -e "$DESTDIR$CONF" ]; then

@@ -25,6 +25,9 @@ NSS_LIB=$LIBDIR/libnss_pnrp.so.2
 DAEMON=$PREFIX/sbin/pnrpd
 CTL=$PREFIX/bin/pnrpctl
 UNIT=/etc/systemd/system/pnrpd.service
+# The system user pnrpd runs as (User= in the unit), declared for systemd-sysusers.
+SYSUSERS=/etc/sysusers.d/pnrpd.conf
+SERVICE_USER=pnrp
 CONF=/etc/pnrp/pnrpd.toml
 STATE_DIR=/var/lib/pnrp
 # Manual pages and shell completions go under SHARE; DOCS_MANIFEST lists what install.sh put

@@ -85,6 +85,12 @@ for l in "Type=notify" "ExecStart=/usr/local/sbin/pnrpd --config /etc/pnrp/pnrpd
     check "unit has $l" has_line "$U" "$l"
 done
 check "unit has no @PREFIX@ left" not_contains "$U" "@PREFIX@"
+# shellcheck disable=SC2016 # $MAINPID is systemd's
+for l in "User=pnrp" "CapabilityBoundingSet=" "WatchdogSec=30s" 'ExecReload=kill -HUP $MAINPID'; do
+    check "unit has $l" has_line "$U" "$l"
+done
+check "sysusers.d declares the pnrp user" cmp "$here/pnrpd.sysusers" "$R/etc/sysusers.d/pnrpd.conf"
+check "DESTDIR: the user is not created, and that is said" contains "$T/out1" "not creating the pnrp user"
 check "config installed" cmp "$here/pnrpd.toml" "$R/etc/pnrp/pnrpd.toml"
 D=$R/usr/local/share
 check "pnrpctl(1) generated and installed" has_line "$D/man/man1/pnrpctl.1" ".TH pnrpctl 1"
@@ -282,7 +288,7 @@ check "nsswitch.sh: missing file fails" bash -c "! '$here/nsswitch.sh' add '$T/n
 
 # The linter is part of the test: without it this check fails, loudly, rather than being skipped.
 command -v shellcheck >/dev/null || echo "shellcheck is not installed (apt-get install shellcheck)"
-check "shellcheck clean" bash -c "cd '$here' && shellcheck -x install.sh uninstall.sh nsswitch.sh test.sh ../demo.sh ../tests/scripts/*.sh"
+check "shellcheck clean" bash -c "cd '$here' && shellcheck -x install.sh uninstall.sh nsswitch.sh test.sh deb.sh deb-test.sh debian/*.p* ../demo.sh ../tests/scripts/*.sh"
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -46,6 +46,8 @@ if [ -f "$DESTDIR$RESOLVERS_MANIFEST" ]; then
         done
     fi
 fi
+# The pnrp user stays, as system users do (files it owns may remain: the state dir).
+gone "$DESTDIR$SYSUSERS"
 # The manual pages and completions install.sh listed, then the directories it created (the
 # deepest first; one that holds something else stays).
 if [ -f "$DESTDIR$DOCS_MANIFEST" ]; then
@@ -64,4 +66,4 @@ else
 fi
 gone "$DESTDIR$CONF.dist"
 rmdir "$DESTDIR/etc/pnrp" 2>/dev/null || true
-echo "left the state dir $DESTDIR$STATE_DIR (registrations) in place; remove it by hand if unwanted"
+echo "left the state dir $DESTDIR$STATE_DIR (registrations) and the $SERVICE_USER user in place; remove them by hand if unwanted"

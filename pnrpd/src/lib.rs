@@ -13,7 +13,7 @@
 //!   directory.
 //! - [`config`] — `/etc/pnrp/pnrpd.toml`.
 //! - [`interfaces`] — the machine's own addresses.
-//! - [`notify`] — sd_notify readiness.
+//! - [`notify`] — sd_notify: readiness, reloads, the watchdog.
 //! - [`udp`] — the cloud socket's `recvmsg`/`sendmsg` with `IPV6_PKTINFO`: replies leave from
 //!   the address the question reached.
 //! - [`client`] — the blocking socket client used by `pnrpctl`.

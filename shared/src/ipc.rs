@@ -266,6 +266,10 @@ pub struct Status {
     pub firewalled_clouds: Vec<String>,
     /// The DNS front end's listeners (none when `dns_listen` is empty).
     pub dns: Vec<DnsListener>,
+    /// The seeds in effect, as configured (a reload changes them).
+    pub seeds: Vec<String>,
+    /// The log filter in effect (a reload changes it).
+    pub log_level: String,
 }
 
 /// One socket of the DNS front end, as `pnrpctl status` shows it.

@@ -319,8 +319,8 @@ impl Daemon {
         env: &[(&str, &str)],
         args: &[&str],
     ) -> Daemon {
-        let log_file = fs::File::create(log).expect("daemon log");
-        let child = Command::new(multicall)
+        let mut command = Command::new(multicall);
+        command
             .arg("pnrpd")
             .args([
                 "--config",
@@ -334,7 +334,15 @@ impl Daemon {
             .arg("--state-dir")
             .arg(state_dir)
             .args(args)
-            .envs(env.iter().copied())
+            .envs(env.iter().copied());
+        Daemon::spawn(command, socket, log)
+    }
+
+    /// Starts `command` (a `pnrpd`, perhaps behind a wrapper that execs it, so that signals
+    /// reach it) with its stderr in `log`, and waits for `socket`.
+    pub fn spawn(mut command: Command, socket: &Path, log: &Path) -> Daemon {
+        let log_file = fs::File::create(log).expect("daemon log");
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)

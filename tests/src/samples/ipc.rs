@@ -131,6 +131,8 @@ fn messages() -> (Vec<Request>, Vec<Response>) {
                     counters: DnsCounters::default(),
                 },
             ],
+            seeds: vec!["fd00::1".into(), "seed.example.org:3540".into()],
+            log_level: "info".into(),
         }),
         Response::Clouds(vec![
             CloudInfo {

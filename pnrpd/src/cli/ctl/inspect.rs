@@ -16,7 +16,9 @@ pub(super) fn status(daemon: &Daemon, out: Output) -> Result<(), Failure> {
         Response::Status(status) => out.print(&Status {
             dns: status.dns,
             firewalled_clouds: status.firewalled_clouds,
+            log_level: status.log_level,
             registrations: status.registrations,
+            seeds: status.seeds,
             socket: daemon.socket().display().to_string(),
             state_dir: status.state_dir,
             uptime_secs: status.uptime_secs,
@@ -50,7 +52,9 @@ pub(super) fn cache(daemon: &Daemon, out: Output) -> Result<(), Failure> {
 struct Status {
     dns: Vec<DnsListener>,
     firewalled_clouds: Vec<String>,
+    log_level: String,
     registrations: u32,
+    seeds: Vec<String>,
     socket: String,
     state_dir: String,
     uptime_secs: u64,
@@ -67,6 +71,12 @@ impl fmt::Display for Status {
         writeln!(f, "socket:        {}", self.socket)?;
         writeln!(f, "state dir:     {}", self.state_dir)?;
         writeln!(f, "registrations: {}", self.registrations)?;
+        if self.seeds.is_empty() {
+            writeln!(f, "seeds:         none")?;
+        } else {
+            writeln!(f, "seeds:         {}", self.seeds.join(", "))?;
+        }
+        writeln!(f, "log level:     {}", self.log_level)?;
         for cloud in &self.firewalled_clouds {
             writeln!(
                 f,
