@@ -1,15 +1,19 @@
 //! A real `pnrpd` as systemd runs it: `systemctl reload` (SIGHUP) applies an edited
-//! configuration (seeds, log level) while registrations, the clouds and open connections stay;
+//! configuration (seeds, log level, the DNS front end's listeners) while registrations, the
+//! clouds and open connections stay;
 //! a configuration that does not load is refused and the running one stays; under the watchdog
 //! (`WATCHDOG_USEC`) the run loop sends `WATCHDOG=1` at half the interval.
 
 use std::io::{Read, Write};
+use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use hickory_proto::rr::RecordType;
 use pnrp_shared::ipc::{self, Request, Response, HEADER_LEN};
+use pnrp_tests::dns_client;
 use pnrp_tests::harness::{is_root, multicall, Daemon, Sandbox};
 
 /// `pnrpd --config CONFIG` on the sandbox's socket and state directory, in a network namespace of
@@ -208,4 +212,80 @@ fn no_watchdog_pings_for_another_process() {
         listener.recv(&mut buffer).is_err(),
         "a ping although WATCHDOG_PID is another process"
     );
+}
+
+/// `pnrpd --config CONFIG --no-cloud` on the sandbox's socket, outside any namespace: its DNS
+/// listeners are on this machine's loopback, where the test can ask them.
+fn daemon_without_cloud(sandbox: &Sandbox, config: &Path) -> Daemon {
+    let mut command = Command::new(multicall());
+    command
+        .arg("pnrpd")
+        .arg("--config")
+        .arg(config)
+        .arg("--no-cloud")
+        .arg("--socket")
+        .arg(sandbox.socket())
+        .arg("--state-dir")
+        .arg(sandbox.state_dir());
+    Daemon::spawn(command, &sandbox.socket(), &sandbox.path().join("log"))
+}
+
+/// The UDP listener of the DNS front end, from `status`.
+fn dns_udp(status: &ipc::Status) -> Option<SocketAddr> {
+    status
+        .dns
+        .iter()
+        .find(|listener| listener.transport == ipc::DnsTransport::Udp)
+        .map(|listener| listener.address.parse().unwrap())
+}
+
+#[test]
+fn sighup_opens_moves_and_closes_the_dns_listeners() {
+    let sandbox = Sandbox::standard();
+    let config = sandbox.path().join("pnrpd.toml");
+    std::fs::write(&config, "cloud = false\ndns_listen = []\n").unwrap();
+    let daemon = daemon_without_cloud(&sandbox, &config);
+    sandbox.ctl_ok(&["register", "0.reloaded", "--address", "fd70::5"]);
+    let mut connection = UnixStream::connect(sandbox.socket()).unwrap();
+    connection
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert!(status(&mut connection).dns.is_empty());
+
+    // Turned on: both transports listen, and the name is answered.
+    std::fs::write(&config, "cloud = false\ndns_listen = [\"127.0.0.1:0\"]\n").unwrap();
+    daemon.signal(libc::SIGHUP);
+    wait_for_log(&daemon, "DNS front end reloaded");
+    let on = status(&mut connection);
+    assert_eq!(on.dns.len(), 2, "{:?}", on.dns);
+    let first = dns_udp(&on).expect("a UDP listener");
+    let answer = dns_client::udp(first, "0.reloaded.pnrp.net", RecordType::AAAA, None);
+    assert_eq!(dns_client::answers(&answer), ["fd70::5"]);
+
+    // Moved to a port something else holds: refused, and the listeners in effect come back.
+    let squatter = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let taken = squatter.local_addr().unwrap();
+    std::fs::write(
+        &config,
+        format!("cloud = false\ndns_listen = [\"{taken}\"]\n"),
+    )
+    .unwrap();
+    daemon.signal(libc::SIGHUP);
+    let log = wait_for_log(&daemon, "DNS front end not reloaded");
+    assert!(log.contains("the previous listeners are back"), "{log}");
+    let back = dns_udp(&status(&mut connection)).expect("the listener is back");
+    let answer = dns_client::udp(back, "0.reloaded.pnrp.net", RecordType::AAAA, None);
+    assert_eq!(dns_client::answers(&answer), ["fd70::5"]);
+    drop(squatter);
+
+    // Turned off: no listener, nothing answers at the old address; the registration stays.
+    std::fs::write(&config, "cloud = false\ndns_listen = []\n").unwrap();
+    daemon.signal(libc::SIGHUP);
+    wait_for_log(&daemon, "DNS front end reloaded: dns_listen []");
+    let off = status(&mut connection);
+    assert!(off.dns.is_empty(), "{:?}", off.dns);
+    assert_eq!(off.registrations, 1);
+    let query = dns_client::query_bytes(7, "0.reloaded.pnrp.net", RecordType::AAAA, None);
+    assert!(dns_client::udp_bytes(back, &query).is_none());
+    assert!(daemon.stop().success());
 }

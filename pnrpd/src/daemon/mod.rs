@@ -204,10 +204,12 @@ pub async fn run(
     );
     let (commands, mut incoming) = mpsc::channel::<Command>(256);
     let mut dns = crate::dns::Listeners::start(dns_bound, view.clone(), commands.clone());
+    // A reload may open the DNS listeners again.
+    let dns_commands = commands.clone();
     for listener in dns.status() {
         info!(address = %listener.address, transport = ?listener.transport, "serving DNS for pnrp.net");
     }
-    let accept = tokio::spawn(server::accept(listener, commands, view));
+    let accept = tokio::spawn(server::accept(listener, commands, view.clone()));
     ready();
 
     let mut datagram = vec![0u8; 65536];
@@ -242,7 +244,20 @@ pub async fn run(
                         seed_names: &mut seed_names,
                     };
                     match reload::apply(&config, running, &set_log_level, Instant::now()) {
-                        Ok(line) => info!("{line}"),
+                        Ok(line) => {
+                            info!("{line}");
+                            let front = reload::DnsFront {
+                                settings: &mut settings.dns,
+                                listeners: &mut dns,
+                                view: &view,
+                                commands: &dns_commands,
+                            };
+                            match reload::apply_dns(&config, front).await {
+                                Ok(Some(line)) => info!("{line}"),
+                                Ok(None) => {}
+                                Err(why) => warn!("{why}"),
+                            }
+                        }
                         Err(why) => warn!("reload refused, the running configuration stays: {why}"),
                     }
                     service.set_configured(

@@ -2,17 +2,22 @@
 //! daemon, which keeps its registrations, its clouds' caches, the freshness window and its
 //! clients' connections. [`apply`] is the one place a reloaded [`Config`] takes effect: it checks
 //! everything first and changes nothing when something is wrong, then sets the log filter and
-//! the seeds. Settings that need other sockets or another state directory are reported as taking
-//! effect at the next restart.
+//! the seeds; [`apply_dns`] then opens the DNS front end's listeners again if `dns_listen` or
+//! `dns_allow` changed. Settings that need other sockets or another state directory are reported
+//! as taking effect at the next restart.
 
 use std::time::{Duration, Instant};
 
 use pnrp_proto::engine::Engine;
+use tokio::sync::mpsc;
 
 use super::network::Network;
 use super::seeds::SeedNames;
+use super::server::Command;
+use super::view::SharedView;
 use super::{seed_names, Settings};
 use crate::config::Config;
+use crate::dns::Listeners;
 
 /// Sets the running daemon's log filter (`log_level`), or says why the filter is not valid.
 /// Given by the command line, which owns the logger.
@@ -40,6 +45,8 @@ pub(super) fn apply(
     now: Instant,
 ) -> Result<String, String> {
     let seeds = config.cloud_seeds().map_err(|error| error.to_string())?;
+    // Checked here with the rest, applied by `apply_dns`.
+    config.dns().map_err(|error| error.to_string())?;
     set_log_level(&config.log_level)
         .map_err(|why| format!("log_level {:?}: {why}", config.log_level))?;
     let settings = running.settings;
@@ -90,4 +97,61 @@ pub(super) fn apply(
         ));
     }
     Ok(line)
+}
+
+/// The DNS front end, as [`apply_dns`] changes it.
+#[derive(Debug)]
+pub(super) struct DnsFront<'a> {
+    /// Its settings in effect.
+    pub settings: &'a mut crate::dns::Settings,
+    /// Its running listeners.
+    pub listeners: &'a mut Listeners,
+    /// What the listeners answer from.
+    pub view: &'a SharedView,
+    /// Where they send what the view cannot answer.
+    pub commands: &'a mpsc::Sender<Command>,
+}
+
+/// After [`apply`]: when `dns_listen` or `dns_allow` changed, the listeners close and open at
+/// the new addresses (the old ones first, so that an address kept is free to bind again). If
+/// the new ones cannot all be bound, the old ones are opened again. Returns what changed, if
+/// anything, or why the front end is not as configured.
+pub(super) async fn apply_dns(config: &Config, front: DnsFront<'_>) -> Result<Option<String>, String> {
+    let (listen, allow) = config.dns().map_err(|error| error.to_string())?;
+    if listen == front.settings.listen && allow == front.settings.allow {
+        return Ok(None);
+    }
+    let wanted = crate::dns::Settings {
+        listen,
+        allow,
+        ..front.settings.clone()
+    };
+    front.listeners.close().await;
+    match crate::dns::bind(&wanted) {
+        Ok(bound) => {
+            *front.listeners = Listeners::start(bound, front.view.clone(), front.commands.clone());
+            *front.settings = wanted;
+            let addresses: Vec<String> = front
+                .settings
+                .listen
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            Ok(Some(format!(
+                "DNS front end reloaded: dns_listen [{}]",
+                addresses.join(", ")
+            )))
+        }
+        Err(error) => {
+            let previous = match crate::dns::bind(front.settings) {
+                Ok(bound) => {
+                    *front.listeners =
+                        Listeners::start(bound, front.view.clone(), front.commands.clone());
+                    "the previous listeners are back"
+                }
+                Err(_) => "the previous listeners could not be opened again either: no DNS",
+            };
+            Err(format!("DNS front end not reloaded ({error}); {previous}"))
+        }
+    }
 }

@@ -172,6 +172,17 @@ impl Listeners {
             .collect()
     }
 
+    /// Stops answering and waits until every listener's socket is closed (a reload may bind
+    /// the same addresses again).
+    pub async fn close(&mut self) {
+        self.listeners.clear();
+        for task in self.tasks.drain(..) {
+            task.abort();
+            // Cancelled: the task's socket is dropped before this returns.
+            let _ = task.await;
+        }
+    }
+
     /// Stops answering (the daemon is stopping).
     pub fn stop(&mut self) {
         for task in self.tasks.drain(..) {
