@@ -116,7 +116,10 @@ pub(super) struct DnsFront<'a> {
 /// the new addresses (the old ones first, so that an address kept is free to bind again). If
 /// the new ones cannot all be bound, the old ones are opened again. Returns what changed, if
 /// anything, or why the front end is not as configured.
-pub(super) async fn apply_dns(config: &Config, front: DnsFront<'_>) -> Result<Option<String>, String> {
+pub(super) async fn apply_dns(
+    config: &Config,
+    front: DnsFront<'_>,
+) -> Result<Option<String>, String> {
     let (listen, allow) = config.dns().map_err(|error| error.to_string())?;
     if listen == front.settings.listen && allow == front.settings.allow {
         return Ok(None);
