@@ -138,6 +138,11 @@ pub(crate) fn request(config: &Config, request: &Request) -> Result<Response, c_
     let frame = encode_frame(request).map_err(|_| libc::EMSGSIZE)?;
     let socket = connect(&config.socket_path, &deadline)?;
     write_all(&socket, &frame, &deadline)?;
+    // Nothing more to send: saying so lets the daemon answer in its accept loop and close,
+    // without watching the connection for a next request (see pnrpd's server.rs). A failure
+    // changes nothing: the daemon then waits for our close, as before.
+    // SAFETY: a plain call on our own socket.
+    unsafe { libc::shutdown(socket.as_raw_fd(), libc::SHUT_WR) };
     let mut header = [0; HEADER_LEN];
     // The daemon has not answered yet: wait before reading.
     read_exact(&socket, &mut header, &deadline, false)?;
