@@ -296,6 +296,8 @@ fn read_trusted(path: &CPath, path_bytes: &[u8], socket_uid: libc::uid_t) -> Opt
 
 /// A path NUL-terminated for the system calls: on the stack when it is short (as the usual
 /// ones are), else on the heap.
+// The large variant is the point: no allocation for the usual paths.
+#[allow(clippy::large_enum_variant)]
 enum CPath {
     Short([u8; CPath::SHORT]),
     Long(CString),

@@ -276,7 +276,7 @@ mod tests {
             format!("printer.p{secured}"),
             format!("lab.printer.P{upper}"),
             format!("p{secured}"),
-            format!("{secured}"),
+            secured.to_string(),
             format!("0.p{secured}"),
             format!("x.p{}", &secured[1..]),
             format!("0.{}", "a".repeat(150)),
