@@ -13,6 +13,7 @@ use std::time::Duration;
 use pnrp_shared::ipc::{self, Request, Response, HEADER_LEN};
 use pnrp_shared::snapshot::{self, Snapshot};
 use pnrp_tests::harness::Sandbox;
+use pnrp_tests::nss_buffer::Tuple;
 
 /// The names in the snapshot, in order; `None` when there is no snapshot.
 fn snapshot_names(path: &Path) -> Option<Vec<String>> {
@@ -217,4 +218,45 @@ fn a_client_done_sending_is_answered_and_closed() {
         matches!(answers[..], [Response::Error { .. }]),
         "{answers:?}"
     );
+}
+
+/// gethostbyname4 of `host` in this process, through the module with the sandbox's daemon and
+/// snapshot: the addresses, or the status.
+fn module_lookup(sandbox: &Sandbox, host: &str) -> Result<Vec<Tuple>, nss_pnrp::NssStatus> {
+    use pnrp_tests::nss_buffer::{read_tuples, Guarded};
+    let config = nss_pnrp::Config {
+        socket_path: sandbox.socket(),
+        timeout: Duration::from_secs(5),
+        snapshot: Some(snapshot::path_for(&sandbox.socket())),
+    };
+    let mut buffer = Guarded::new(4096);
+    let answer = pnrp_tests::nss_calls::byname4(|| config, host.as_bytes(), &mut buffer);
+    if answer.status != nss_pnrp::NssStatus::Success {
+        return Err(answer.status);
+    }
+    // SAFETY: success leaves a valid tuple in *pat.
+    Ok(read_tuples(&buffer, unsafe { &*answer.result }))
+}
+
+#[test]
+fn a_program_that_kept_the_snapshot_sees_pnrpctl_at_once() {
+    // One process looking up again and again (the module keeps the snapshot between lookups):
+    // each change is seen by the first lookup after pnrpctl returns.
+    let sandbox = Sandbox::standard();
+    let _daemon = sandbox.start_daemon();
+    let host = "0.kept.pnrp.net";
+    let at = |address: &str| Ok(vec![Tuple::v6(host, address, 0)]);
+    sandbox.ctl_ok(&["register", "0.kept", "--address", "fd70::1"]);
+    assert_eq!(module_lookup(&sandbox, host), at("fd70::1"));
+    assert_eq!(module_lookup(&sandbox, host), at("fd70::1"));
+    sandbox.ctl_ok(&["unregister", "0.kept"]);
+    assert_eq!(
+        module_lookup(&sandbox, host),
+        Err(nss_pnrp::NssStatus::NotFound),
+        "still answered from the kept snapshot after pnrpctl unregister returned"
+    );
+    sandbox.ctl_ok(&["register", "0.kept", "--address", "fd70::2"]);
+    assert_eq!(module_lookup(&sandbox, host), at("fd70::2"));
+    sandbox.ctl_ok(&["update", "0.kept", "--address", "fd70::3"]);
+    assert_eq!(module_lookup(&sandbox, host), at("fd70::3"));
 }
