@@ -7,8 +7,9 @@
 //! writing. A new connection whose one whole request is already there, and whose answer is in
 //! the view, is answered in the accept loop; if the client's end is there too (before the
 //! answer or just after it), the connection is closed. No task, no timer, and the connection is
-//! never registered with the reactor: `accept4`, `getsockopt`, two `recvfrom`, `sendto`,
-//! `close`, about half the system calls of a connection served by a task. Anything else (nothing
+//! never registered with the reactor, nor counted against the limits (it is gone before the
+//! next is accepted), nor asked who its client is: `accept4`, two `recvfrom`, `sendto`, `close`,
+//! half the system calls of a connection served by a task. Anything else (nothing
 //! read yet, more to come, more than one request, a request for the run loop) goes to a task
 //! with the bytes read so far, as if they had just been read.
 
@@ -131,19 +132,31 @@ pub async fn accept(listener: UnixListener, commands: mpsc::Sender<Command>, vie
                 continue;
             }
         };
+        // A connection answered here is gone before the next is accepted: it holds no slot,
+        // and who called does not change a resolve's answer. The kernel's word for who is
+        // calling (unknown callers share one budget) is asked only for a connection that stays.
+        let caller = || peer_uid(&stream).unwrap_or(u32::MAX);
+        let mut uid = None;
+        let mut look = first_look(&stream, &view);
+        if matches!(look, FirstLook::Empty) {
+            // Accepted before its request arrived (the client connects, then sends): asking who
+            // it is takes as long as sending usually does; then a second look.
+            uid = Some(caller());
+            look = first_look(&stream, &view);
+        }
+        let (received, unsent) = match look {
+            FirstLook::Done => continue,
+            FirstLook::Empty => (Vec::new(), Vec::new()),
+            FirstLook::Serve { received, unsent } => (received, unsent),
+        };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             debug!("too many clients; closing a connection");
             continue;
         };
-        // The kernel's word for who is calling; unknown callers share one budget.
-        let uid = peer_uid(&stream).unwrap_or(u32::MAX);
+        let uid = uid.unwrap_or_else(caller);
         let Some(admission) = Admission::new(&per_user, uid, slot) else {
             debug!(uid, "user holds too many connections; closing a new one");
             continue;
-        };
-        let (received, unsent) = match first_look(&stream, &view) {
-            FirstLook::Done => continue,
-            FirstLook::Serve { received, unsent } => (received, unsent),
         };
         let stream = match UnixStream::from_std(stream) {
             Ok(stream) => stream,
@@ -260,6 +273,8 @@ fn peer_uid(stream: &std::os::unix::net::UnixStream) -> Option<u32> {
 enum FirstLook {
     /// Answered and done with (or nothing to serve): the connection closes.
     Done,
+    /// Nothing there yet, nothing written.
+    Empty,
     /// For a task to serve: first writing `unsent` (the rest of an answer too large for the
     /// socket's buffer), then handling `received`, the bytes already read.
     Serve { received: Vec<u8>, unsent: Vec<u8> },
@@ -297,6 +312,9 @@ fn first_look(stream: &std::os::unix::net::UnixStream, view: &SharedView) -> Fir
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
             Err(_) => return FirstLook::Done,
         }
+    }
+    if filled == 0 && !ended {
+        return FirstLook::Empty;
     }
     let received = &buffer[..filled];
     if ended && received.is_empty() {
