@@ -139,8 +139,8 @@ pub async fn accept(listener: UnixListener, commands: mpsc::Sender<Command>, vie
         let mut uid = None;
         let mut look = first_look(&stream, &view);
         if matches!(look, FirstLook::Empty) {
-            // Accepted before its request arrived (the client connects, then sends): asking who
-            // it is takes as long as sending usually does; then a second look.
+            // Accepted before its request arrived (the client connects, then sends): who it is
+            // will be needed if it stays; then one more look, as the request may be there now.
             uid = Some(caller());
             look = first_look(&stream, &view);
         }
