@@ -250,7 +250,7 @@ impl Service {
         while let Some(event) = self.engine.poll_event() {
             self.answers.push_back(match event {
                 Event::Resolved { query, records } if records.is_empty() => {
-                    self.fast.resolved(query, &[]);
+                    self.outdated |= self.fast.resolved(query, &[]);
                     (query, Response::NotFound)
                 }
                 Event::Resolved { query, records } => {
