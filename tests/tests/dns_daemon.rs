@@ -127,7 +127,9 @@ fn answers_what_the_socket_answers() {
     let doctor = String::from_utf8_lossy(&sandbox.ctl(&["doctor"]).stdout).into_owned();
     for server in [v4, v6] {
         assert!(
-            doctor.contains(&format!("ok       DNS: answers pnrp.net at {server} (UDP and TCP)")),
+            doctor.contains(&format!(
+                "ok       DNS: answers pnrp.net at {server} (UDP and TCP)"
+            )),
             "{doctor}"
         );
     }
