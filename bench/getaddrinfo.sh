@@ -13,6 +13,9 @@
 #   syscalls the system calls a lookup of a name outside pnrp.net gains from the module
 #            (`hosts: pnrp files` against `hosts: files`, counted by strace)
 #   mdns     nss-mdns with avahi-daemon answering a .local name, vs /etc/hosts
+#   instructions  (profile, repeatable on a loaded machine) the instructions one getaddrinfo
+#            of each local name costs, against its /etc/hosts twin (callgrind; the difference of
+#            two runs of different lengths, so start-up and warm-up cancel out)
 #
 # nsswitch.conf is `hosts: files pnrp [!UNAVAIL=return] dns`, so a .pnrp.net lookup first scans
 # /etc/hosts (a miss), then asks the module: the whole cost a user pays.
@@ -27,6 +30,8 @@
 #   BENCH_ITERATIONS    timed lookups per name and round (default 20000)
 #   BENCH_ROUNDS        rounds, the names of each row alternating (default 3)
 #   BENCH_CPU_REQUESTS  socket requests for the CPU row (default 100000)
+#   BENCH_ROWS          the rows to run, among local6 local46 remote cpu syscalls instructions
+#                       mdns (default: all of them)
 # Figures are medians over the rounds of each round's p50 / p99; min is the lowest seen.
 set -euo pipefail
 
@@ -34,6 +39,9 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 iterations=${BENCH_ITERATIONS:-20000}
 rounds=${BENCH_ROUNDS:-3}
 cpu_requests=${BENCH_CPU_REQUESTS:-100000}
+rows=" ${BENCH_ROWS:-local6 local46 remote cpu syscalls instructions mdns} "
+# wanted ROW: whether ROW is to be run.
+wanted() { [[ $rows == *" $1 "* ]]; }
 
 if [ "${1:-}" != "--inside" ]; then
     echo "==> building (cargo build --release)" >&2
@@ -161,10 +169,14 @@ results=()
 result() { results+=("$(printf '%-44s | %-54s | %s' "$1" "$2" "$3")"); }
 
 # 1, 2: local names, answered from the snapshot.
-row local6 bench-host6 0.bench6.pnrp.net
-result "local name, 1 IPv6 (pnrp µs / hosts µs)" "$(summary local6)" "<= 1.5x"
-row local46 bench-host 0.bench.pnrp.net
-result "local name, IPv6 + IPv4" "$(summary local46)" "<= 1.2x"
+if wanted local6; then
+    row local6 bench-host6 0.bench6.pnrp.net
+    result "local name, 1 IPv6 (pnrp µs / hosts µs)" "$(summary local6)" "<= 1.5x"
+fi
+if wanted local46; then
+    row local46 bench-host 0.bench.pnrp.net
+    result "local name, IPv6 + IPv4" "$(summary local46)" "<= 1.2x"
+fi
 
 # 3: a remote name, fresh in this host's pnrpd. Hosts pa and pb on a veth of their own; pnrpd in
 # each with its cloud on that link only (no discovery; pa joins through pb).
@@ -188,7 +200,9 @@ remote_row() {
     wait_for 60 "$bin/pnrpctl" --socket /run/pnrp/a.sock resolve 0.remote || return 1
     row remote bench-host 0.remote.pnrp.net ip netns exec pa env PNRP_SOCKET=/run/pnrp/a.sock
 }
-if remote_row; then
+if ! wanted remote; then
+    :
+elif remote_row; then
     result "remote name fresh in pnrpd (2 addresses)" "$(summary remote)" "<= 4x"
 else
     echo "# remote: NOT MEASURED (network namespaces unavailable?); logs:"
@@ -215,10 +229,12 @@ cpu_per_request() {
 floor=$!
 pids+=("$floor")
 wait_for 10 test -S /run/pnrp/floor.sock
-read -r daemon_cpu daemon_p50 daemon_p99 < <(cpu_per_request "$daemon" /run/pnrp/pnrpd.sock)
-read -r floor_cpu floor_p50 floor_p99 < <(cpu_per_request "$floor" /run/pnrp/floor.sock)
-result "pnrpd CPU per socket request (vs floor)" \
-    "$daemon_cpu µs vs $floor_cpu µs (round trip p50 $daemon_p50 vs $floor_p50, p99 $daemon_p99 vs $floor_p99)" "<= 20 µs"
+if wanted cpu; then
+    read -r daemon_cpu daemon_p50 daemon_p99 < <(cpu_per_request "$daemon" /run/pnrp/pnrpd.sock)
+    read -r floor_cpu floor_p50 floor_p99 < <(cpu_per_request "$floor" /run/pnrp/floor.sock)
+    result "pnrpd CPU per socket request (vs floor)" \
+        "$daemon_cpu µs vs $floor_cpu µs (round trip p50 $daemon_p50 vs $floor_p50, p99 $daemon_p99 vs $floor_p99)" "<= 20 µs"
+fi
 
 # 5: system calls of a lookup outside pnrp.net: with the module consulted first, and without it.
 # syscalls_per_lookup NSSWITCH [NAME]: system calls per getaddrinfo of NAME (bench-host).
@@ -228,7 +244,9 @@ syscalls_per_lookup() {
     awk -v n="$count" '/pnrp-bench-mark/ { marks++; next } marks == 1 { calls++ }
         END { printf "%.2f", calls / n }' "$trace"
 }
-if command -v strace >/dev/null; then
+if ! wanted syscalls; then
+    :
+elif command -v strace >/dev/null; then
     with_module=$(syscalls_per_lookup nsswitch-pnrp-first.conf)
     without=$(syscalls_per_lookup nsswitch-files.conf)
     extra=$(awk -v a="$with_module" -v b="$without" 'BEGIN { printf "%.2f", a - b }')
@@ -239,6 +257,31 @@ if command -v strace >/dev/null; then
     result "(profile) syscalls per lookup, local6 row" "$local6_calls for 0.bench6.pnrp.net vs $hosts6_calls for bench-host6" "-"
 else
     result "name outside pnrp.net: extra syscalls" "NOT MEASURED: strace is not installed" "0"
+fi
+
+# 5b: instructions per lookup (callgrind), the figure a loaded machine cannot blur.
+# instructions_per_lookup NAME: user-space and all, per getaddrinfo+freeaddrinfo of NAME.
+instructions_per_lookup() {
+    local short=500 long=2500 counts=()
+    for n in "$short" "$long"; do
+        counts+=("$(valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+            "$multicall" gai bench "$1" "$n" 2>&1 >/dev/null | sed -n 's/.*Collected : //p')")
+    done
+    awk -v a="${counts[0]}" -v b="${counts[1]}" -v n=$((long - short)) \
+        'BEGIN { if (a == "" || b == "") exit 1; printf "%.0f", (b - a) / n }'
+}
+if ! wanted instructions; then
+    :
+elif command -v valgrind >/dev/null; then
+    for pair in "0.bench6.pnrp.net bench-host6" "0.bench.pnrp.net bench-host"; do
+        read -r pnrp_name hosts_name <<< "$pair"
+        pnrp_ir=$(instructions_per_lookup "$pnrp_name") && hosts_ir=$(instructions_per_lookup "$hosts_name") ||
+            { result "(profile) instructions, $pnrp_name" "NOT MEASURED: callgrind failed" "-"; continue; }
+        result "(profile) instructions per lookup, $pnrp_name" \
+            "$pnrp_ir vs $hosts_ir for $hosts_name: $(ratio "$pnrp_ir" "$hosts_ir") x" "-"
+    done
+else
+    result "(profile) instructions per lookup" "NOT MEASURED: valgrind is not installed" "-"
 fi
 
 # 6: nss-mdns and avahi-daemon, in a namespace of its own with a dummy interface; the lookups
@@ -283,7 +326,9 @@ EOF
     row mdns bench-host bench-mdns.local with_nsswitch "$work/nsswitch-mdns.conf"
 }
 # Not in a subshell: the row's figures must reach this shell.
-if mdns_row > "$work/mdns.out"; then
+if ! wanted mdns; then
+    :
+elif mdns_row > "$work/mdns.out"; then
     cat "$work/mdns.out"
     result "nss-mdns + avahi, a .local name (for scale)" "$(summary mdns)" "-"
 else

@@ -1,7 +1,9 @@
 #!/bin/sh
 # install.sh — install pnrp: NSS module, pnrpd, pnrpctl, their manual pages and completions,
-# systemd unit, default config, and the pnrp source in nsswitch.conf. Builds nothing unless
-# --build is given. Safe to run again.
+# systemd unit, the pnrp system user it runs as (sysusers.d), default config, the pnrp source
+# in nsswitch.conf, and pnrp.net forwarding to pnrpd's DNS front end for systemd-resolved,
+# dnsmasq and Unbound where each is installed. Builds nothing unless --build is given. Safe to
+# run again.
 # Usage: [DESTDIR=/stage] [PREFIX=/usr/local] [BUILD_DIR=target/release] [LIBDIR=...] install.sh [--build]
 #   --build    first run `cargo build --release -p nss_pnrp -p pnrpd` in the repo root
 #   DESTDIR    root prefix to stage into (default: the live system; then ldconfig/systemctl run)
@@ -69,12 +71,38 @@ for rel in $(cd "$work/share" && find . -type f | LC_ALL=C sort); do
     put 0644 "$work/share/$rel" "$DESTDIR$SHARE/$rel" >/dev/null
     echo "file $SHARE/$rel" >>"$work/manifest"
 done
+# The sysusers.d declaration of pnrpd's user; its directory, if new, goes in the manifest too.
+made "$(dirname "$SYSUSERS")"
+put 0644 "$here/pnrpd.sysusers" "$DESTDIR$SYSUSERS"
 put 0644 "$work/manifest" "$DESTDIR$DOCS_MANIFEST" >/dev/null
 echo "installed the manual pages and completions under $DESTDIR$SHARE"
 
 unit=$work/pnrpd.service
 sed "s|@PREFIX@|$PREFIX|g" "$here/pnrpd.service.in" >"$unit"
 put 0644 "$unit" "$DESTDIR$UNIT"
+
+# pnrpd runs as its own system user. On the live system: create it (systemd-sysusers, else
+# useradd), then hand it a state directory an older, root-run pnrpd wrote (systemd's
+# StateDirectory= also does this at each start). find follows no link; the directory was root's
+# and 0700, so nobody else could have linked anything into it.
+if [ -n "$DESTDIR" ]; then
+    echo "DESTDIR set: not creating the $SERVICE_USER user (systemd-sysusers $SYSUSERS does it)"
+else
+    if ! getent passwd "$SERVICE_USER" >/dev/null; then
+        if command -v systemd-sysusers >/dev/null; then
+            systemd-sysusers "$SYSUSERS"
+        else
+            useradd --system --user-group --home-dir "$STATE_DIR" --no-create-home \
+                --shell /usr/sbin/nologin --comment "PNRP peer name daemon" "$SERVICE_USER"
+        fi
+        echo "created the system user $SERVICE_USER"
+    fi
+    if [ -d "$STATE_DIR" ] && [ "$(stat -c %U "$STATE_DIR")" != "$SERVICE_USER" ]; then
+        find "$STATE_DIR" -xdev ! -user "$SERVICE_USER" -exec chown -h "$SERVICE_USER:$SERVICE_USER" {} +
+        chmod 0700 "$STATE_DIR"
+        echo "$STATE_DIR now belongs to $SERVICE_USER (pnrpd no longer runs as root)"
+    fi
+fi
 
 # Never overwrite an admin's config: ship ours beside it as .dist instead.
 if [ ! -e "$DESTDIR$CONF" ]; then
@@ -86,6 +114,38 @@ else
     echo "kept your $DESTDIR$CONF; the shipped default is in $CONF.dist"
 fi
 
+# pnrp.net forwarding, for each resolver installed here (its binary or its drop-in directory).
+# An admin's own file of that name is kept. Listed in RESOLVERS_MANIFEST, with the directories
+# created, so that uninstall.sh removes exactly these.
+: >"$work/resolvers"
+if [ -f "$DESTDIR$RESOLVERS_MANIFEST" ]; then grep '^dir ' "$DESTDIR$RESOLVERS_MANIFEST" >"$work/resolvers" || true; fi
+echo "$RESOLVERS" | while read -r source target markers; do
+    present=""
+    for marker in $markers; do
+        if [ -e "$DESTDIR$marker" ]; then present=1; fi
+    done
+    [ -n "$present" ] || continue
+    if [ -e "$DESTDIR$target" ] && ! cmp -s "$here/resolvers/$source" "$DESTDIR$target" &&
+        ! grep -Fxq "file $target" "$DESTDIR$RESOLVERS_MANIFEST" 2>/dev/null; then
+        echo "kept your $DESTDIR$target (pnrp's is packaging/resolvers/$source)"
+        continue
+    fi
+    parent=$(dirname "$target")
+    if [ ! -d "$DESTDIR$parent" ]; then
+        mkdir -p "$DESTDIR$parent"
+        echo "dir $parent" >>"$work/resolvers"
+    fi
+    put 0644 "$here/resolvers/$source" "$DESTDIR$target"
+    echo "file $target" >>"$work/resolvers"
+done
+resolvers_changed=""
+if [ -s "$work/resolvers" ]; then
+    put 0644 "$work/resolvers" "$DESTDIR$RESOLVERS_MANIFEST" >/dev/null
+    resolvers_changed=1
+else
+    echo "no systemd-resolved, dnsmasq or Unbound here: point your resolver's pnrp.net at 127.0.0.1#3553 (README, \"DNS\")"
+fi
+
 if [ -f "$DESTDIR/etc/nsswitch.conf" ]; then
     "$here/nsswitch.sh" add "$DESTDIR/etc/nsswitch.conf"
 else
@@ -95,5 +155,11 @@ fi
 if live_systemd; then
     systemctl daemon-reload
     systemctl try-restart pnrpd.service || echo "warning: restarting pnrpd failed; see journalctl -u pnrpd" >&2
+    # Running resolvers read their new pnrp.net forwarding.
+    if [ -n "$resolvers_changed" ]; then
+        for resolver in systemd-resolved dnsmasq unbound; do
+            systemctl try-restart "$resolver.service" 2>/dev/null || true
+        done
+    fi
     echo "start it with: systemctl enable --now pnrpd"
 fi

@@ -25,12 +25,22 @@ NSS_LIB=$LIBDIR/libnss_pnrp.so.2
 DAEMON=$PREFIX/sbin/pnrpd
 CTL=$PREFIX/bin/pnrpctl
 UNIT=/etc/systemd/system/pnrpd.service
+# The system user pnrpd runs as (User= in the unit), declared for systemd-sysusers.
+SYSUSERS=/etc/sysusers.d/pnrpd.conf
+SERVICE_USER=pnrp
 CONF=/etc/pnrp/pnrpd.toml
 STATE_DIR=/var/lib/pnrp
 # Manual pages and shell completions go under SHARE; DOCS_MANIFEST lists what install.sh put
 # there and the directories it had to create, for uninstall.sh.
 SHARE=$PREFIX/share
 DOCS_MANIFEST=$SHARE/pnrp/installed-docs
+# The resolvers' pnrp.net forwarding (packaging/resolvers/), each installed only where that
+# resolver is: "SOURCE TARGET MARKER…" (installed when any MARKER exists). RESOLVERS_MANIFEST
+# lists the files install.sh put and the directories it created, for uninstall.sh.
+RESOLVERS="resolved.conf /etc/systemd/resolved.conf.d/pnrp.conf /usr/lib/systemd/systemd-resolved /lib/systemd/systemd-resolved
+dnsmasq.conf /etc/dnsmasq.d/pnrp.conf /etc/dnsmasq.d
+unbound.conf /etc/unbound/unbound.conf.d/pnrp.conf /etc/unbound/unbound.conf.d"
+RESOLVERS_MANIFEST=$SHARE/pnrp/installed-resolvers
 
 # True when we act on the running system (not a staging DESTDIR) and systemd is PID 1.
 live_systemd() { [ -z "$DESTDIR" ] && [ -d /run/systemd/system ]; }

@@ -85,6 +85,12 @@ for l in "Type=notify" "ExecStart=/usr/local/sbin/pnrpd --config /etc/pnrp/pnrpd
     check "unit has $l" has_line "$U" "$l"
 done
 check "unit has no @PREFIX@ left" not_contains "$U" "@PREFIX@"
+# shellcheck disable=SC2016 # $MAINPID is systemd's
+for l in "User=pnrp" "CapabilityBoundingSet=" "WatchdogSec=30s" 'ExecReload=kill -HUP $MAINPID'; do
+    check "unit has $l" has_line "$U" "$l"
+done
+check "sysusers.d declares the pnrp user" cmp "$here/pnrpd.sysusers" "$R/etc/sysusers.d/pnrpd.conf"
+check "DESTDIR: the user is not created, and that is said" contains "$T/out1" "not creating the pnrp user"
 check "config installed" cmp "$here/pnrpd.toml" "$R/etc/pnrp/pnrpd.toml"
 D=$R/usr/local/share
 check "pnrpctl(1) generated and installed" has_line "$D/man/man1/pnrpctl.1" ".TH pnrpctl 1"
@@ -127,6 +133,44 @@ check "uninstall says it kept the config" contains "$T/out3" "kept"
 check ".dist removed" test ! -e "$R/etc/pnrp/pnrpd.toml.dist"
 rm -r "$R/etc/pnrp"
 check "otherwise the tree is as before" same_listing "$R" "$before"
+
+# --- pnrp.net forwarding for the resolvers installed, and only those -------------------------
+Q=$T/resolvers
+new_root "$Q"
+mkdir -p "$Q/usr/lib/systemd" "$Q/etc/dnsmasq.d" "$Q/etc/unbound/unbound.conf.d"
+printf 'resolved\n' >"$Q/usr/lib/systemd/systemd-resolved"
+printf 'conf-dir=/etc/dnsmasq.d\n' >"$Q/etc/dnsmasq.d/other.conf"
+before=$(listing "$Q")
+check "install with resolvers" inst "$Q"
+check "systemd-resolved drop-in" cmp "$here/resolvers/resolved.conf" "$Q/etc/systemd/resolved.conf.d/pnrp.conf"
+check "drop-in: DNS= the front end" has_line "$Q/etc/systemd/resolved.conf.d/pnrp.conf" "DNS=127.0.0.1:3553"
+check "drop-in: routing domain" has_line "$Q/etc/systemd/resolved.conf.d/pnrp.conf" "Domains=~pnrp.net"
+check "dnsmasq snippet" has_line "$Q/etc/dnsmasq.d/pnrp.conf" "server=/pnrp.net/127.0.0.1#3553"
+check "unbound forward-zone" has_line "$Q/etc/unbound/unbound.conf.d/pnrp.conf" "    forward-addr: 127.0.0.1@3553"
+check "resolver files mode 0644" mode_is 644 "$Q/etc/dnsmasq.d/pnrp.conf"
+check "resolvers manifest lists the new directory" has_line "$Q/usr/local/share/pnrp/installed-resolvers" "dir /etc/systemd/resolved.conf.d"
+check "the port is the shipped config's" contains "$here/pnrpd.toml" 'dns_listen = ["127.0.0.1:3553", "[::1]:3553"]'
+after=$(listing "$Q")
+check "reinstall with resolvers" inst "$Q"
+check "reinstall: same tree" same_listing "$Q" "$after"
+check "uninstall with resolvers" uninst "$Q"
+check "uninstall: resolvers as before (their other files kept)" same_listing "$Q" "$before"
+# An admin's own pnrp.conf is never replaced nor removed; one edited after install is kept.
+printf 'server=/pnrp.net/127.0.0.1#5300\n' >"$Q/etc/dnsmasq.d/pnrp.conf"
+cp "$Q/etc/dnsmasq.d/pnrp.conf" "$T/admin-dnsmasq"
+inst "$Q" >"$T/out5" 2>&1
+check "install keeps the admin's dnsmasq file" cmp "$T/admin-dnsmasq" "$Q/etc/dnsmasq.d/pnrp.conf"
+check "install says so" contains "$T/out5" "kept your $Q/etc/dnsmasq.d/pnrp.conf"
+echo '    # edited' >>"$Q/etc/unbound/unbound.conf.d/pnrp.conf"
+uninst "$Q" >"$T/out6" 2>&1
+check "uninstall keeps the admin's dnsmasq file" cmp "$T/admin-dnsmasq" "$Q/etc/dnsmasq.d/pnrp.conf"
+check "uninstall keeps an edited unbound file" contains "$Q/etc/unbound/unbound.conf.d/pnrp.conf" "# edited"
+check "uninstall says so" contains "$T/out6" "kept $Q/etc/unbound/unbound.conf.d/pnrp.conf"
+check "uninstall removed the untouched drop-in" test ! -e "$Q/etc/systemd/resolved.conf.d"
+inst "$R" >"$T/out7" 2>&1
+check "no resolver: none configured, and said so" contains "$T/out7" "no systemd-resolved, dnsmasq or Unbound here"
+check "no resolver: no drop-in" test ! -e "$R/etc/systemd/resolved.conf.d"
+uninst "$R" >/dev/null 2>&1
 
 # --- PREFIX, detected LIBDIR, bare staging dir without nsswitch.conf --------------------
 S=$T/stage
@@ -244,7 +288,7 @@ check "nsswitch.sh: missing file fails" bash -c "! '$here/nsswitch.sh' add '$T/n
 
 # The linter is part of the test: without it this check fails, loudly, rather than being skipped.
 command -v shellcheck >/dev/null || echo "shellcheck is not installed (apt-get install shellcheck)"
-check "shellcheck clean" bash -c "cd '$here' && shellcheck -x install.sh uninstall.sh nsswitch.sh test.sh ../demo.sh ../tests/scripts/*.sh"
+check "shellcheck clean" bash -c "cd '$here' && shellcheck -x install.sh uninstall.sh nsswitch.sh test.sh deb.sh deb-test.sh debian/*.p* ../demo.sh ../tests/scripts/*.sh"
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

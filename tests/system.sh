@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The system tier: tests that need root and system tools (network namespaces, glibc end to end,
-# valgrind, the million-datagram storm, attacks in namespaces, Wireshark, packaging, several
-# local users). `cargo test --workspace` runs everything else.
+# valgrind, the million-datagram storm, attacks in namespaces, Wireshark, packaging and the
+# Debian packages in a debootstrapped Debian 12, several local users). `cargo test --workspace`
+# runs everything else.
 #
 #   sudo tests/system.sh [--no-install] [CARGO TEST ARGS...]
 #
@@ -24,6 +25,9 @@ packages=(
     tshark:tshark libwireshark-dev:- libglib2.0-dev:- gcc:gcc pkg-config:pkg-config
     dpkg-dev:dpkg-source patch:patch xz-utils:xz diffutils:cmp iptables:ip6tables
     groff-base:groff man-db:man
+    bind9-dnsutils:dig dnsmasq-base:dnsmasq musl-tools:musl-gcc golang-go:go dnsperf:dnsperf
+    groff-base:groff man-db:man debootstrap:debootstrap lintian:lintian debhelper:dh
+    systemd:systemd-analyze systemd-container:systemd-nspawn
 )
 
 fail() {

@@ -21,9 +21,8 @@ use pnrp_shared::ipc::{
 use pnrp_shared::snapshot;
 
 extern "C" {
-    // glibc's; the libc crate does not declare it. Unlike getenv it returns NULL in setuid and
-    // other secure-execution programs, so the environment cannot point them at another socket.
-    fn secure_getenv(name: *const c_char) -> *mut c_char;
+    // The environment, as getenv reads it.
+    static environ: *const *const c_char;
 }
 
 /// Where the daemon listens, where its snapshot of local names is, and how long one lookup may
@@ -46,28 +45,79 @@ impl Config {
     /// variable can only shorten the wait, never lengthen it past the contract's 5 s.
     pub const MAX_TIMEOUT: Duration = Self::DEFAULT_TIMEOUT;
 
-    /// `PNRP_SOCKET` and `PNRP_TIMEOUT_MS` through `secure_getenv`, else the defaults; the
+    /// `PNRP_SOCKET` and `PNRP_TIMEOUT_MS` as `secure_getenv` reads them, else the defaults; the
     /// snapshot beside the socket (`pnrp_shared::snapshot::path_for`).
     pub fn from_env() -> Self {
-        let socket_path: PathBuf = env(c"PNRP_SOCKET")
+        let [socket_path, timeout] = env([c"PNRP_SOCKET", c"PNRP_TIMEOUT_MS"]);
+        let socket_path = socket_path
             .filter(|path| !path.is_empty())
-            .map(|path| PathBuf::from(OsString::from_vec(path)))
-            .unwrap_or_else(|| DEFAULT_SOCKET_PATH.into());
+            .map(|path| PathBuf::from(OsString::from_vec(path)));
+        let (socket_path, snapshot) = match socket_path {
+            Some(socket_path) => {
+                let snapshot = snapshot::path_for(&socket_path);
+                (socket_path, snapshot)
+            }
+            // The usual case, on every lookup: no path arithmetic.
+            None => (
+                PathBuf::from(DEFAULT_SOCKET_PATH),
+                PathBuf::from(snapshot::DEFAULT_PATH),
+            ),
+        };
         Config {
-            snapshot: Some(snapshot::path_for(&socket_path)),
+            snapshot: Some(snapshot),
             socket_path,
-            timeout: parse_timeout(env(c"PNRP_TIMEOUT_MS").as_deref()),
+            timeout: parse_timeout(timeout.as_deref()),
         }
     }
 }
 
-/// A copy of the variable: the environment may change after we return.
-fn env(name: &CStr) -> Option<Vec<u8>> {
-    // SAFETY: `name` is NUL-terminated. Reading the environment races only with a concurrent
-    // setenv, the assumption every getenv caller makes.
-    let value = unsafe { secure_getenv(name.as_ptr()) };
-    // SAFETY: non-NULL results are NUL-terminated strings.
-    (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) }.to_bytes().to_vec())
+/// Copies of the variables `names` (the environment may change after we return), read as
+/// `secure_getenv` reads them: never in setuid and other secure-execution programs, so that the
+/// environment cannot point them at another socket. One pass over the environment for all of
+/// them, rather than one `secure_getenv` each: this runs on every lookup.
+fn env<const N: usize>(names: [&CStr; N]) -> [Option<Vec<u8>>; N] {
+    let mut values = [const { None }; N];
+    // SAFETY: getauxval only reads the auxiliary vector. AT_SECURE is what secure_getenv obeys.
+    if unsafe { libc::getauxval(libc::AT_SECURE) } != 0 {
+        return values;
+    }
+    // SAFETY: `environ` is NULL or a NULL-terminated array of NUL-terminated strings. Reading it
+    // races only with a concurrent setenv, the assumption every getenv caller makes.
+    let mut entry = unsafe { environ };
+    while !entry.is_null() {
+        // SAFETY: as above; `entry` points into the array, before or at its NULL.
+        let variable = unsafe { *entry };
+        if variable.is_null() {
+            break;
+        }
+        // Most variables differ at their first byte from all of ours, which share it.
+        // SAFETY: the first byte of a NUL-terminated string.
+        let first = unsafe { *variable } as u8;
+        for (name, value) in names.iter().zip(values.iter_mut()) {
+            let name = name.to_bytes();
+            if name.first() != Some(&first) {
+                continue;
+            }
+            // Compared byte by byte up to the first difference, which comes at the latest at
+            // the variable's NUL (names have none): no strlen of every variable.
+            // SAFETY: each byte read is at or before the variable's NUL.
+            let at = |index: usize| unsafe { *variable.add(index) } as u8;
+            if value.is_none()
+                && name
+                    .iter()
+                    .enumerate()
+                    .all(|(index, byte)| at(index) == *byte)
+                && at(name.len()) == b'='
+            {
+                // SAFETY: the value is the NUL-terminated rest of the variable.
+                let text = unsafe { CStr::from_ptr(variable.add(name.len() + 1)) };
+                *value = Some(text.to_bytes().to_vec());
+            }
+        }
+        // SAFETY: the array goes on to its NULL, which stopped the loop above.
+        entry = unsafe { entry.add(1) };
+    }
+    values
 }
 
 /// Milliseconds in decimal, clamped to 1..=5000; anything unreadable means the default.
@@ -88,6 +138,11 @@ pub(crate) fn request(config: &Config, request: &Request) -> Result<Response, c_
     let frame = encode_frame(request).map_err(|_| libc::EMSGSIZE)?;
     let socket = connect(&config.socket_path, &deadline)?;
     write_all(&socket, &frame, &deadline)?;
+    // Nothing more to send: saying so lets the daemon answer in its accept loop and close,
+    // without watching the connection for a next request (see pnrpd's server.rs). A failure
+    // changes nothing: the daemon then waits for our close, as before.
+    // SAFETY: a plain call on our own socket.
+    unsafe { libc::shutdown(socket.as_raw_fd(), libc::SHUT_WR) };
     let mut header = [0; HEADER_LEN];
     // The daemon has not answered yet: wait before reading.
     read_exact(&socket, &mut header, &deadline, false)?;

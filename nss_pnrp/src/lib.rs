@@ -21,10 +21,12 @@
 //!   buffer; when it is too small the answer is `TRYAGAIN` with `ERANGE`/`NETDB_INTERNAL`, which
 //!   makes glibc grow it and call again. `errno` is restored before returning and only then is
 //!   `*errnop` written (glibc often passes `&errno`); on success neither is changed.
-//! - No threads, no mutable statics (the module is loaded into every program, forks included);
-//!   each entry point catches panics and answers `TRYAGAIN` (`UNAVAIL` for reverse lookups)
-//!   instead of unwinding into C. The socket
-//!   is `SOCK_CLOEXEC` and written with `MSG_NOSIGNAL`.
+//! - No threads (the module is loaded into every program, forks included), and one mutable
+//!   static: the snapshot kept between lookups (`snapshot`), keyed by what `lstat` says of the
+//!   file and taken only with `try_lock`, so that neither `fork` nor threads can make it stale
+//!   or block a lookup; each entry point catches panics and answers `TRYAGAIN` (`UNAVAIL` for
+//!   reverse lookups) instead of unwinding into C. The socket is `SOCK_CLOEXEC`, written with
+//!   `MSG_NOSIGNAL`, and shut for writing once the request is sent.
 //!
 //! Layout: this file holds the six exported functions (glibc 2.36 signatures) and the glibc
 //! status mapping; `client` talks to the daemon within one deadline ([`Config`]); `snapshot`

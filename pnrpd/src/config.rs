@@ -1,9 +1,12 @@
 //! The daemon's configuration: `/etc/pnrp/pnrpd.toml`, overridden by command-line flags.
 
-use std::net::SocketAddrV6;
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::dns::limits::Prefix;
+pub use crate::dns::DEFAULT_DNS_PORT;
 
 /// Where the daemon looks for its configuration unless `--config` says otherwise.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/pnrp/pnrpd.toml";
@@ -172,6 +175,43 @@ impl Config {
     }
 }
 
+/// Parses a DNS listening address: `ADDRESS:PORT`, `[IPV6]:PORT`, or an address alone (port
+/// [`DEFAULT_DNS_PORT`]).
+pub fn parse_dns_listen(text: &str) -> Result<SocketAddr, ConfigError> {
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    match text.parse::<IpAddr>() {
+        Ok(ip) => Ok(SocketAddr::new(ip, DEFAULT_DNS_PORT)),
+        Err(_) => Err(ConfigError::Dns {
+            value: text.into(),
+            why: "write it as ADDRESS:PORT, [IPV6]:PORT or an address alone (port 3553)".into(),
+        }),
+    }
+}
+
+impl Config {
+    /// The DNS front end's addresses and allowed prefixes, parsed.
+    pub fn dns(&self) -> Result<(Vec<SocketAddr>, Vec<Prefix>), ConfigError> {
+        let listen = self
+            .dns_listen
+            .iter()
+            .map(|text| parse_dns_listen(text))
+            .collect::<Result<_, _>>()?;
+        let allow = self
+            .dns_allow
+            .iter()
+            .map(|text| {
+                Prefix::parse(text).map_err(|why| ConfigError::Dns {
+                    value: text.clone(),
+                    why,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((listen, allow))
+    }
+}
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -188,6 +228,14 @@ pub enum ConfigError {
     Seed {
         /// What was given.
         seed: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A DNS front end setting is not usable.
+    #[error("DNS {value:?}: {why}")]
+    Dns {
+        /// What was given.
+        value: String,
         /// What is wrong.
         why: String,
     },
@@ -222,6 +270,12 @@ pub struct Config {
     pub seeds: Vec<String>,
     /// Seconds a positive answer from the cloud may be reused (at most 10).
     pub freshness_secs: u64,
+    /// Where the DNS front end listens for `pnrp.net` queries, UDP and TCP: `127.0.0.1:3553`,
+    /// `[::1]:3553` (an address alone takes port 3553). None by default (no file, or
+    /// `dns_listen = []`); the shipped file listens on 127.0.0.1 and ::1.
+    pub dns_listen: Vec<String>,
+    /// Sources besides loopback the DNS front end answers: prefixes such as `172.17.0.0/16`.
+    pub dns_allow: Vec<String>,
 }
 
 impl Default for Config {
@@ -235,6 +289,8 @@ impl Default for Config {
             port: DEFAULT_PORT,
             seeds: Vec::new(),
             freshness_secs: 10,
+            dns_listen: Vec::new(),
+            dns_allow: Vec::new(),
         }
     }
 }
@@ -406,6 +462,43 @@ mod tests {
         // Only the domain itself and names under it.
         assert_eq!(name("notpnrp.net").0, "notpnrp.net");
         assert_eq!(name("pnrp.network").0, "pnrp.network");
+    }
+
+    #[test]
+    fn dns_listeners_and_allowed_prefixes() {
+        let config = Config::parse(
+            "dns_listen = [\"127.0.0.1:3553\", \"[::1]:5300\", \"::1\", \"127.0.0.2\"]\n\
+             dns_allow = [\"172.17.0.0/16\", \"fd00::/64\"]\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        let (listen, allow) = config.dns().unwrap();
+        let listen: Vec<String> = listen.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            listen,
+            [
+                "127.0.0.1:3553",
+                "[::1]:5300",
+                "[::1]:3553",
+                "127.0.0.2:3553"
+            ]
+        );
+        let allow: Vec<String> = allow.iter().map(ToString::to_string).collect();
+        assert_eq!(allow, ["172.17.0.0/16", "fd00::/64"]);
+        assert!(
+            Config::default().dns().unwrap().0.is_empty(),
+            "no DNS without a file"
+        );
+        for bad in [
+            "dns_listen = [\"localhost:53\"]",
+            "dns_allow = [\"10.0.0.0/40\"]",
+        ] {
+            let error = Config::parse(bad, Path::new("x"))
+                .unwrap()
+                .dns()
+                .unwrap_err();
+            assert!(error.to_string().starts_with("DNS "), "{error}");
+        }
     }
 
     #[test]

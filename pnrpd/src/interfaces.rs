@@ -14,7 +14,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use pnrp_shared::ipc::ScopedAddr;
 
 /// Where the kernel lists its IPv6 addresses with their flags.
-const IF_INET6: &str = "/proc/net/if_inet6";
+// `/proc/net` is a link to `/proc/self/net`, which alone stays visible under the unit's
+// ProcSubset=pid.
+const IF_INET6: &str = "/proc/self/net/if_inet6";
 
 /// `IFA_F_TEMPORARY`: an RFC 4941 privacy address.
 pub const IFA_F_TEMPORARY: u32 = 0x01;

@@ -1,5 +1,5 @@
-//! sd_notify: tells systemd (or any supervisor that sets `NOTIFY_SOCKET`) that the daemon is ready
-//! or stopping.
+//! sd_notify: tells systemd (or any supervisor that sets `NOTIFY_SOCKET`) that the daemon is
+//! ready, reloading, alive (the watchdog) or stopping.
 
 use std::os::unix::net::UnixDatagram;
 
@@ -19,4 +19,16 @@ pub fn notify(state: &str) -> std::io::Result<()> {
         socket.send_to(state.as_bytes(), path)?;
     }
     Ok(())
+}
+
+/// How often to send `WATCHDOG=1`: half the interval systemd gives in `WATCHDOG_USEC`
+/// (sd_watchdog_enabled(3)), when it is meant for this process (`WATCHDOG_PID`, if set, is ours).
+pub fn watchdog_interval() -> Option<std::time::Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID") {
+        if pid.parse::<u32>().ok()? != std::process::id() {
+            return None;
+        }
+    }
+    (usec > 0).then(|| std::time::Duration::from_micros(usec / 2))
 }

@@ -15,9 +15,19 @@ pub const TARGETS: &[(&str, EntryPoint)] = &[("snapshot", snapshot)];
 /// is canonical (re-encodes to its exact bytes), within every bound, and each of its names is
 /// found by lookup with the addresses stored for it.
 pub fn snapshot(data: &[u8]) {
+    // The module's reader (find) and parse agree on every input: both refuse it, or both
+    // accept it and find the same entries.
     let Ok(parsed) = Snapshot::parse(data) else {
+        assert!(
+            Snapshot::find(data, "0.a").is_err(),
+            "find accepted what parse refused"
+        );
         return;
     };
+    assert_eq!(
+        Snapshot::find(data, "0.a").expect("find refused what parse accepted"),
+        parsed.get("0.a").cloned()
+    );
     assert!(data.len() <= MAX_SNAPSHOT_LEN);
     assert_eq!(
         snapshot::reencode(&parsed),
@@ -26,6 +36,7 @@ pub fn snapshot(data: &[u8]) {
     );
     for entry in parsed.entries() {
         let found = parsed.get(entry.name).expect("every name is found");
+        assert_eq!(Snapshot::find(data, entry.name), Ok(Some(found.clone())));
         assert_eq!(found.name, entry.name);
         let count = entry.addresses().count();
         assert!((1..=crate::ipc::MAX_ADDRESSES).contains(&count));

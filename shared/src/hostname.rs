@@ -15,6 +15,8 @@
 //! one trailing dot; hex authorities may be in any case; the classifier keeps its case. Labels
 //! written `xn--…` are punycode and are decoded (programs applying IDNA send those).
 
+use std::borrow::Cow;
+
 use crate::name::{Authority, PeerName, PeerNameError, SECURED_AUTHORITY_HEX_LEN};
 use crate::punycode;
 
@@ -22,7 +24,8 @@ use crate::punycode;
 pub const PNRP_DOMAIN: &str = "pnrp.net";
 
 /// `.pnrp.net`, the suffix every peer host name ends with (before an optional trailing dot).
-const SUFFIX: &[u8] = b".pnrp.net";
+const DOT_DOMAIN: &str = ".pnrp.net";
+const SUFFIX: &[u8] = DOT_DOMAIN.as_bytes();
 
 /// Why a host name does not name a peer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,7 +60,9 @@ pub fn is_pnrp_host(host: &[u8]) -> bool {
 pub fn host_name_of(name: &PeerName) -> String {
     // The usual case, on every lookup the NSS module answers: one allocation.
     if !name.classifier().split('.').any(has_ace_prefix) {
-        return format!("{name}.{PNRP_DOMAIN}");
+        let mut host = String::new();
+        name.push_to(&mut host, DOT_DOMAIN);
+        return host;
     }
     let mut host = name.authority().to_string();
     for label in name.classifier().split('.') {
@@ -88,10 +93,18 @@ pub fn peer_name_of_host(host: &str) -> Result<PeerName, HostNameError> {
     }
     let host = host.strip_suffix('.').unwrap_or(host);
     let labels_text = &host[..host.len() - SUFFIX.len()];
+    if !labels_text.split('.').any(has_ace_prefix) {
+        return plain_peer_name(labels_text);
+    }
+    decoded_peer_name(labels_text)
+}
+
+/// [`peer_name_of_host`] of the labels before `.pnrp.net`, punycode labels decoded.
+fn decoded_peer_name(labels_text: &str) -> Result<PeerName, HostNameError> {
     let labels = labels_text
         .split('.')
         .map(decode_label)
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<Cow<'_, str>>, _>>()?;
     let (first, rest) = labels.split_first().ok_or(HostNameError::Empty)?;
     if !rest.is_empty() {
         if let Some(authority) = parse_authority_label(first) {
@@ -113,16 +126,46 @@ pub fn peer_name_of_host(host: &str) -> Result<PeerName, HostNameError> {
     Ok(PeerName::new(Authority::Unsecured, &labels.join("."))?)
 }
 
-fn decode_label(label: &str) -> Result<String, HostNameError> {
+/// [`peer_name_of_host`] of labels none of which is punycode, the usual case (the NSS module
+/// maps a name on every lookup): the classifier is a slice of them, and nothing is allocated
+/// but the name. The same rules as the general case.
+fn plain_peer_name(labels: &str) -> Result<PeerName, HostNameError> {
+    if let Some((first, rest)) = labels.split_once('.') {
+        if let Some(authority) = parse_authority_label(first) {
+            return Ok(PeerName::new(authority, rest)?);
+        }
+    }
+    if let Some((classifier, last)) = labels.rsplit_once('.') {
+        if let Some(authority) = last
+            .strip_prefix(['p', 'P'])
+            .filter(|hex| hex.len() == SECURED_AUTHORITY_HEX_LEN)
+            .and_then(parse_authority_label)
+        {
+            return Ok(PeerName::new(authority, classifier)?);
+        }
+    }
+    Ok(PeerName::new(Authority::Unsecured, labels)?)
+}
+
+/// A label as the peer name has it: punycode decoded, any other borrowed as it is.
+fn decode_label(label: &str) -> Result<Cow<'_, str>, HostNameError> {
     if has_ace_prefix(label) {
-        punycode::decode(&label[4..]).map_err(|_| HostNameError::BadPunycode(label.into()))
+        punycode::decode(&label[4..])
+            .map(Cow::Owned)
+            .map_err(|_| HostNameError::BadPunycode(label.into()))
     } else {
-        Ok(label.to_owned())
+        Ok(Cow::Borrowed(label))
     }
 }
 
 /// `0`, or 40 hex digits in any case.
 fn parse_authority_label(label: &str) -> Option<Authority> {
+    if label == "0" {
+        return Some(Authority::Unsecured);
+    }
+    if label.len() != SECURED_AUTHORITY_HEX_LEN {
+        return None;
+    }
     Authority::parse(&label.to_ascii_lowercase()).ok()
 }
 
@@ -212,6 +255,38 @@ mod tests {
         }
         let peer_name: PeerName = "0.xn--caf-dma".parse().unwrap();
         assert_eq!(host_name_of(&peer_name), "0.xn--xn--caf-dma-.pnrp.net");
+    }
+
+    #[test]
+    fn the_plain_path_maps_as_the_general_one() {
+        let secured = "4c1e8f3d2b9a0716e5d4c3b2a1908f7e6d5c4b3a";
+        let upper = secured.to_uppercase();
+        for labels in [
+            "0".to_string(),
+            "0.a".into(),
+            "0.a.b".into(),
+            "a".into(),
+            "a.b".into(),
+            ".".into(),
+            "..".into(),
+            "0.".into(),
+            ".0".into(),
+            format!("{secured}.printer"),
+            format!("{upper}.lab.printer"),
+            format!("printer.p{secured}"),
+            format!("lab.printer.P{upper}"),
+            format!("p{secured}"),
+            secured.to_string(),
+            format!("0.p{secured}"),
+            format!("x.p{}", &secured[1..]),
+            format!("0.{}", "a".repeat(150)),
+        ] {
+            assert_eq!(
+                plain_peer_name(&labels),
+                decoded_peer_name(&labels),
+                "{labels:?}"
+            );
+        }
     }
 
     #[test]

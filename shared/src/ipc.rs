@@ -22,7 +22,7 @@ pub use crate::registration::{
 pub const DEFAULT_SOCKET_PATH: &str = "/run/pnrp/pnrpd.sock";
 
 /// The protocol version carried in every frame.
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 
 /// Bytes of the frame header: the length.
 pub const HEADER_LEN: usize = 4;
@@ -264,6 +264,56 @@ pub struct Status {
     pub state_dir: String,
     /// The clouds in which no other node can reach this one unsolicited.
     pub firewalled_clouds: Vec<String>,
+    /// The DNS front end's listeners (none when `dns_listen` is empty).
+    pub dns: Vec<DnsListener>,
+    /// The seeds in effect, as configured (a reload changes them).
+    pub seeds: Vec<String>,
+    /// The log filter in effect (a reload changes it).
+    pub log_level: String,
+}
+
+/// One socket of the DNS front end, as `pnrpctl status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsListener {
+    /// The address it is bound to, `127.0.0.1:3553` or `[::1]:3553`.
+    pub address: String,
+    /// UDP or TCP.
+    pub transport: DnsTransport,
+    /// What it answered since the daemon started.
+    pub counters: DnsCounters,
+}
+
+/// The transport of a [`DnsListener`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DnsTransport {
+    /// Datagrams.
+    Udp,
+    /// Streams (RFC 7766), where a truncated UDP answer is asked again.
+    Tcp,
+}
+
+/// A DNS listener's counters since the daemon started. Every query received lands in exactly
+/// one of `answered`, `nxdomain`, `refused`, `failed`, `malformed`, `rate_limited` and `denied`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsCounters {
+    /// Queries received (datagrams, or messages on a stream).
+    pub queries: u64,
+    /// Answered NOERROR (with records, or none of the type asked).
+    pub answered: u64,
+    /// Answered NXDOMAIN: a name under pnrp.net that does not resolve.
+    pub nxdomain: u64,
+    /// Answered REFUSED: not a name this front end serves.
+    pub refused: u64,
+    /// Answered SERVFAIL: the daemon could not resolve (busy, or stopping).
+    pub failed: u64,
+    /// Answered FORMERR or NOTIMP, or dropped as undecodable.
+    pub malformed: u64,
+    /// Dropped: the source sent more than its rate.
+    pub rate_limited: u64,
+    /// Dropped: the source is neither loopback nor in `dns_allow`.
+    pub denied: u64,
+    /// Answers sent truncated (TC): too large for the datagram, or for an unproven source.
+    pub truncated: u64,
 }
 
 /// Kinds of failure a daemon reports.

@@ -62,12 +62,28 @@ fn lower_hex_value(digit: u8) -> Option<u8> {
     }
 }
 
+impl Authority {
+    /// The authority as §2.2.4 writes it, into `buffer`: `0` or 40 lowercase hex digits.
+    fn text<'b>(&self, buffer: &'b mut [u8; SECURED_AUTHORITY_HEX_LEN]) -> &'b str {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        match self {
+            Authority::Unsecured => "0",
+            Authority::Secured(hash) => {
+                for (pair, byte) in buffer.chunks_exact_mut(2).zip(hash) {
+                    pair[0] = DIGITS[usize::from(byte >> 4)];
+                    pair[1] = DIGITS[usize::from(byte & 0xf)];
+                }
+                // Hex digits only: always UTF-8.
+                std::str::from_utf8(buffer).unwrap_or_default()
+            }
+        }
+    }
+}
+
 impl fmt::Display for Authority {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Authority::Unsecured => f.write_str("0"),
-            Authority::Secured(hash) => hash.iter().try_for_each(|byte| write!(f, "{byte:02x}")),
-        }
+        // Written whole (not a write! per byte): the NSS module prints one per lookup.
+        f.write_str(self.text(&mut [0; SECURED_AUTHORITY_HEX_LEN]))
     }
 }
 
@@ -144,9 +160,25 @@ impl FromStr for PeerName {
     }
 }
 
+impl PeerName {
+    /// Appends the name as [`fmt::Display`] prints it, then `suffix`, to `out` (one reservation,
+    /// no formatting machinery: the NSS module does this on every lookup it answers).
+    pub fn push_to(&self, out: &mut String, suffix: &str) {
+        let mut buffer = [0; SECURED_AUTHORITY_HEX_LEN];
+        let authority = self.authority.text(&mut buffer);
+        out.reserve(authority.len() + 1 + self.classifier.len() + suffix.len());
+        out.push_str(authority);
+        out.push('.');
+        out.push_str(&self.classifier);
+        out.push_str(suffix);
+    }
+}
+
 impl fmt::Display for PeerName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.authority, self.classifier)
+        f.write_str(self.authority.text(&mut [0; SECURED_AUTHORITY_HEX_LEN]))?;
+        f.write_str(".")?;
+        f.write_str(&self.classifier)
     }
 }
 

@@ -50,6 +50,10 @@ pub const MAX_SNAPSHOT_LEN: usize = 512 * 1024;
 /// `/run/pnrp/pnrpd.names`.
 pub const EXTENSION: &str = "names";
 
+/// The snapshot of the daemon at its default socket ([`crate::ipc::DEFAULT_SOCKET_PATH`]):
+/// [`path_for`] of it.
+pub const DEFAULT_PATH: &str = "/run/pnrp/pnrpd.names";
+
 /// Where the daemon listening at `socket` keeps its snapshot: beside the socket, with the
 /// extension [`EXTENSION`] (so daemons sharing a directory keep theirs apart).
 pub fn path_for(socket: &Path) -> PathBuf {
@@ -119,56 +123,27 @@ impl<'a> Snapshot<'a> {
     /// Checks `bytes` whole (magic, version, total length, every entry's lengths and bounds) and
     /// only then returns the entries.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, SnapshotError> {
-        if bytes.len() > MAX_SNAPSHOT_LEN {
-            return Err(SnapshotError::TooLarge(bytes.len()));
-        }
-        let mut reader = Reader(bytes);
-        let magic = reader.take(MAGIC.len())?;
-        if magic != MAGIC {
-            return Err(SnapshotError::BadMagic);
-        }
-        let version = reader.u16()?;
-        if version != VERSION {
-            return Err(SnapshotError::UnsupportedVersion(version));
-        }
-        if reader.u16()? != 0 {
-            return Err(SnapshotError::Malformed("reserved bits set"));
-        }
-        let count = reader.u32()? as usize;
-        let announced = reader.u32()? as usize;
-        if announced != bytes.len() {
-            return Err(SnapshotError::LengthMismatch {
-                announced,
-                actual: bytes.len(),
-            });
-        }
-        if count > MAX_REGISTRATIONS {
-            return Err(SnapshotError::Malformed(
-                "more names than a daemon publishes",
-            ));
-        }
+        let count = check_header(bytes)?;
         let mut entries = Vec::new();
         entries
             .try_reserve_exact(count)
             .map_err(|_| SnapshotError::Malformed("no memory for the entries"))?;
-        for _ in 0..count {
-            let length = usize::from(reader.u16()?);
-            if length == 0 || length > MAX_NAME_BYTES {
-                return Err(SnapshotError::Malformed("name length out of bounds"));
-            }
-            let name = std::str::from_utf8(reader.take(length)?)
-                .map_err(|_| SnapshotError::Malformed("name is not UTF-8"))?;
-            let addresses = usize::from(reader.u8()?);
-            if addresses == 0 || addresses > MAX_ADDRESSES {
-                return Err(SnapshotError::Malformed("address count out of bounds"));
-            }
-            let addresses = reader.take(addresses * ADDRESS_LEN)?;
-            entries.push(Entry { name, addresses });
-        }
-        if !reader.0.is_empty() {
-            return Err(SnapshotError::Malformed("bytes after the last entry"));
-        }
+        check_entries(bytes, count, |entry| entries.push(entry))?;
         Ok(Snapshot { entries })
+    }
+
+    /// The entry of the peer name printed as `name` in `bytes`, checked whole as
+    /// [`Snapshot::parse`] checks them, without allocating: what a reader that looks up one name
+    /// per call needs.
+    pub fn find(bytes: &'a [u8], name: &str) -> Result<Option<Entry<'a>>, SnapshotError> {
+        let count = check_header(bytes)?;
+        let mut found = None;
+        check_entries(bytes, count, |entry| {
+            if found.is_none() && entry.name == name {
+                found = Some(entry);
+            }
+        })?;
+        Ok(found)
     }
 
     /// The entries, in the order written (the daemon writes them in name order).
@@ -180,6 +155,68 @@ impl<'a> Snapshot<'a> {
     pub fn get(&self, name: &str) -> Option<&Entry<'a>> {
         self.entries.iter().find(|entry| entry.name == name)
     }
+}
+
+/// Checks the header of `bytes` (size, magic, version, reserved field, total length, count) and
+/// returns the number of entries it announces.
+fn check_header(bytes: &[u8]) -> Result<usize, SnapshotError> {
+    if bytes.len() > MAX_SNAPSHOT_LEN {
+        return Err(SnapshotError::TooLarge(bytes.len()));
+    }
+    let mut reader = Reader(bytes);
+    let magic = reader.take(MAGIC.len())?;
+    if magic != MAGIC {
+        return Err(SnapshotError::BadMagic);
+    }
+    let version = reader.u16()?;
+    if version != VERSION {
+        return Err(SnapshotError::UnsupportedVersion(version));
+    }
+    if reader.u16()? != 0 {
+        return Err(SnapshotError::Malformed("reserved bits set"));
+    }
+    let count = reader.u32()? as usize;
+    let announced = reader.u32()? as usize;
+    if announced != bytes.len() {
+        return Err(SnapshotError::LengthMismatch {
+            announced,
+            actual: bytes.len(),
+        });
+    }
+    if count > MAX_REGISTRATIONS {
+        return Err(SnapshotError::Malformed(
+            "more names than a daemon publishes",
+        ));
+    }
+    Ok(count)
+}
+
+/// Checks the `count` entries after the header of `bytes`, each handed to `visit` once checked,
+/// and that nothing follows the last.
+fn check_entries<'a>(
+    bytes: &'a [u8],
+    count: usize,
+    mut visit: impl FnMut(Entry<'a>),
+) -> Result<(), SnapshotError> {
+    let mut reader = Reader(&bytes[HEADER_LEN..]);
+    for _ in 0..count {
+        let length = usize::from(reader.u16()?);
+        if length == 0 || length > MAX_NAME_BYTES {
+            return Err(SnapshotError::Malformed("name length out of bounds"));
+        }
+        let name = std::str::from_utf8(reader.take(length)?)
+            .map_err(|_| SnapshotError::Malformed("name is not UTF-8"))?;
+        let addresses = usize::from(reader.u8()?);
+        if addresses == 0 || addresses > MAX_ADDRESSES {
+            return Err(SnapshotError::Malformed("address count out of bounds"));
+        }
+        let addresses = reader.take(addresses * ADDRESS_LEN)?;
+        visit(Entry { name, addresses });
+    }
+    if !reader.0.is_empty() {
+        return Err(SnapshotError::Malformed("bytes after the last entry"));
+    }
+    Ok(())
 }
 
 /// The snapshot of `names`, each with the addresses it resolves to here. Names without an
@@ -311,6 +348,11 @@ mod tests {
             "classifiers are case-sensitive"
         );
         assert_eq!(reencode(&snapshot), bytes);
+        assert_eq!(
+            Snapshot::find(&bytes, "0.web").unwrap().as_ref(),
+            snapshot.get("0.web")
+        );
+        assert_eq!(Snapshot::find(&bytes, "0.bare").unwrap(), None);
         let empty = encode([]);
         assert_eq!(empty.len(), HEADER_LEN);
         assert!(Snapshot::parse(&empty).unwrap().entries().is_empty());
@@ -322,6 +364,10 @@ mod tests {
         for length in 0..bytes.len() {
             assert!(
                 Snapshot::parse(&bytes[..length]).is_err(),
+                "cut at {length}"
+            );
+            assert!(
+                Snapshot::find(&bytes[..length], "0.web").is_err(),
                 "cut at {length}"
             );
         }
@@ -417,5 +463,9 @@ mod tests {
             Path::new("/tmp/w/h1.names")
         );
         assert_eq!(path_for(Path::new("sock")), Path::new("sock.names"));
+        assert_eq!(
+            path_for(Path::new(crate::ipc::DEFAULT_SOCKET_PATH)),
+            Path::new(DEFAULT_PATH)
+        );
     }
 }

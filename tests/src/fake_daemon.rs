@@ -127,8 +127,19 @@ fn serve(mut stream: UnixStream, reply: &dyn Fn(&Request) -> Reply, seen: &Mutex
     stream.read_exact(&mut body).unwrap();
     let request: Request = decode_body(&body).unwrap();
     seen.lock().unwrap().push(request.clone());
-    let wait_for_hang_up = |mut stream: UnixStream| {
-        let _ = stream.read_to_end(&mut Vec::new());
+    // Until the client closes: POLLHUP, not the end of its data (the module shuts its side for
+    // writing as soon as its request is sent).
+    let wait_for_hang_up = |stream: UnixStream| {
+        use std::os::fd::AsRawFd;
+        let mut poll = libc::pollfd {
+            fd: stream.as_raw_fd(),
+            events: 0,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; waits for the hang-up only.
+        while unsafe { libc::poll(&mut poll, 1, -1) } == 0
+            || poll.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) == 0
+        {}
     };
     match reply(&request) {
         Reply::Frame(response) => {

@@ -144,11 +144,18 @@ impl Sandbox {
 
     /// Starts `pnrpd` on this sandbox's socket and waits until it accepts clients.
     pub fn start_daemon(&self) -> Daemon {
-        Daemon::start(
+        self.start_daemon_with(&[])
+    }
+
+    /// Like [`Sandbox::start_daemon`], with more command-line arguments (`--dns 127.0.0.1:0`).
+    pub fn start_daemon_with(&self, args: &[&str]) -> Daemon {
+        Daemon::start_full(
             &self.multicall,
             &self.socket(),
             &self.state_dir(),
             &self.path().join("pnrpd.log"),
+            &[],
+            args,
         )
     }
 
@@ -300,8 +307,20 @@ impl Daemon {
         log: &Path,
         env: &[(&str, &str)],
     ) -> Daemon {
-        let log_file = fs::File::create(log).expect("daemon log");
-        let child = Command::new(multicall)
+        Daemon::start_full(multicall, socket, state_dir, log, env, &[])
+    }
+
+    /// Like [`Daemon::start_with`] with more command-line arguments.
+    pub fn start_full(
+        multicall: &Path,
+        socket: &Path,
+        state_dir: &Path,
+        log: &Path,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Daemon {
+        let mut command = Command::new(multicall);
+        command
             .arg("pnrpd")
             .args([
                 "--config",
@@ -314,7 +333,16 @@ impl Daemon {
             .arg(socket)
             .arg("--state-dir")
             .arg(state_dir)
-            .envs(env.iter().copied())
+            .args(args)
+            .envs(env.iter().copied());
+        Daemon::spawn(command, socket, log)
+    }
+
+    /// Starts `command` (a `pnrpd`, perhaps behind a wrapper that execs it, so that signals
+    /// reach it) with its stderr in `log`, and waits for `socket`.
+    pub fn spawn(mut command: Command, socket: &Path, log: &Path) -> Daemon {
+        let log_file = fs::File::create(log).expect("daemon log");
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)

@@ -14,6 +14,7 @@
 //! - [`nss_calls`] — the module's entry points called as glibc calls them; the buffer sweep.
 //! - [`harness`] — sandboxes (their own `nsswitch.conf`, `/etc/hosts`, `/run`), real daemons,
 //!   commands inside mount and network namespaces, the host scenarios of `scripts/`.
+//! - [`dns_client`] — a small DNS client (UDP and TCP) for the DNS front end's tests.
 //! - [`gai`] — the `gai` program, a client of glibc's resolver; [`gai_bench`] its benchmarks.
 //! - `src/bin/multicall.rs`: `pnrp-multicall pnrpd|pnrpctl|gai|attacker …`.
 //! - `src/bin/flood.rs`: `pnrp-flood`, hostile PNRP datagrams.
@@ -26,6 +27,7 @@
 
 pub mod attacker;
 pub mod churn;
+pub mod dns_client;
 pub mod fake_daemon;
 pub mod gai;
 pub mod gai_bench;

@@ -640,7 +640,10 @@ fn status_without_a_cloud_names_no_firewalled_cloud() {
     assert!(!status.contains("firewall"), "{status}");
     let json = sandbox.ctl_ok(&["status", "--json"]);
     assert!(
-        json.starts_with("{\"firewalled_clouds\":[],\"registrations\":0,"),
+        json.starts_with(
+            "{\"dns\":[],\"firewalled_clouds\":[],\"log_level\":\"debug\",\"registrations\":0,\
+             \"seeds\":[],"
+        ),
         "{json}"
     );
     assert_eq!(sandbox.ctl_ok(&["clouds", "--json"]), "[]\n");
@@ -690,6 +693,9 @@ fn clouds_and_status_show_size_and_reachability() {
             registrations: 1,
             state_dir: "/var/lib/pnrp".into(),
             firewalled_clouds,
+            dns: Vec::new(),
+            seeds: Vec::new(),
+            log_level: "info".into(),
         })
     };
     let firewalled = status(vec!["Global_".into(), "LinkLocal_a".into()]);
@@ -745,9 +751,12 @@ LinkLocal_b
 
     let text = ctl_against(&daemon, &["status"]);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 6, "{text}");
+    assert_eq!(lines.len(), 9, "{text}");
     assert_eq!(lines[0], "pnrpd 9.9.9 running for 5s");
-    for (line, cloud) in lines[4..].iter().zip(["Global_", "LinkLocal_a"]) {
+    assert_eq!(lines[4], "seeds:         none");
+    assert_eq!(lines[5], "log level:     info");
+    assert_eq!(lines[8], "DNS:           off (dns_listen in pnrpd.toml)");
+    for (line, cloud) in lines[6..].iter().zip(["Global_", "LinkLocal_a"]) {
         assert!(
             line.starts_with(&format!("{cloud}: behind a firewall"))
                 && line.contains("resolving only; names published on its links only")
@@ -758,7 +767,8 @@ LinkLocal_b
     let json = ctl_against(&daemon, &["status", "--json"]);
     assert!(
         json.starts_with(
-            "{\"firewalled_clouds\":[\"Global_\",\"LinkLocal_a\"],\"registrations\":1,\"socket\":"
+            "{\"dns\":[],\"firewalled_clouds\":[\"Global_\",\"LinkLocal_a\"],\"log_level\":\"info\",\
+             \"registrations\":1,\"seeds\":[],\"socket\":"
         ) && json.ends_with(
             ",\"state_dir\":\"/var/lib/pnrp\",\"uptime_secs\":5,\"version\":\"9.9.9\"}\n"
         ),

@@ -1,7 +1,8 @@
 //! A real `pnrpd --no-cloud` and its two fast paths: the snapshot of local names beside its
 //! socket (written before pnrpctl hears "done", owned by the daemon's user, mode 0644, removed
-//! at a clean stop, rewritten after a crash), and resolves answered by the connection task from
-//! the view, several on one connection, in order.
+//! at a clean stop, rewritten after a crash), and resolves answered from the view, several on
+//! one connection, in order, or in the accept loop for a client that says it is done sending
+//! (as the NSS module does), which then sees the connection closed.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use pnrp_shared::ipc::{self, Request, Response, HEADER_LEN};
 use pnrp_shared::snapshot::{self, Snapshot};
 use pnrp_tests::harness::Sandbox;
+use pnrp_tests::nss_buffer::Tuple;
 
 /// The names in the snapshot, in order; `None` when there is no snapshot.
 fn snapshot_names(path: &Path) -> Option<Vec<String>> {
@@ -124,4 +126,137 @@ fn resolves_are_answered_in_order_several_to_a_connection() {
     let mut body = vec![0; ipc::frame_length(header).unwrap()];
     stream.read_exact(&mut body).unwrap();
     assert!(here(&ipc::decode_body::<Response>(&body).unwrap()));
+}
+
+/// Reads one answer frame.
+fn read_answer(stream: &mut UnixStream) -> Response {
+    let mut header = [0; HEADER_LEN];
+    stream.read_exact(&mut header).unwrap();
+    let mut body = vec![0; ipc::frame_length(header).unwrap()];
+    stream.read_exact(&mut body).unwrap();
+    ipc::decode_body::<Response>(&body).unwrap()
+}
+
+/// Everything the daemon sends on a connection until it closes it: the answers.
+fn answers_until_closed(stream: &mut UnixStream) -> Vec<Response> {
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).unwrap();
+    let mut answers = Vec::new();
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        let header: [u8; HEADER_LEN] = rest[..HEADER_LEN].try_into().unwrap();
+        let length = ipc::frame_length(header).unwrap();
+        answers.push(ipc::decode_body(&rest[HEADER_LEN..HEADER_LEN + length]).unwrap());
+        rest = &rest[HEADER_LEN + length..];
+    }
+    answers
+}
+
+#[test]
+fn a_client_done_sending_is_answered_and_closed() {
+    let sandbox = Sandbox::standard();
+    let _daemon = sandbox.start_daemon();
+    sandbox.ctl_ok(&["register", "0.here", "--address", "fd70::7"]);
+    let resolve = |name: &str| Request::Resolve {
+        name: name.parse().unwrap(),
+    };
+    let connect = || {
+        let stream = UnixStream::connect(sandbox.socket()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+    };
+    let here = |answer: &Response| match answer {
+        Response::Resolved(records) => {
+            records.len() == 1 && records[0].addresses[0].ip.to_string() == "fd70::7"
+        }
+        _ => false,
+    };
+    // One request, then the end (the module's way), whether the view or the run loop answers
+    // it, and several: every answer in order, then the daemon closes (read_to_end returns; a
+    // daemon waiting for more would time the read out).
+    for requests in [
+        vec![resolve("0.here")],
+        vec![resolve("0.absent")],
+        vec![Request::List],
+        vec![resolve("0.here"), Request::List, resolve("0.here")],
+    ] {
+        let mut stream = connect();
+        let mut bytes = Vec::new();
+        for request in &requests {
+            bytes.extend(ipc::encode_frame(request).unwrap());
+        }
+        stream.write_all(&bytes).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let answers = answers_until_closed(&mut stream);
+        assert_eq!(answers.len(), requests.len(), "{requests:?}: {answers:?}");
+        for (request, answer) in requests.iter().zip(&answers) {
+            let expected = match request {
+                Request::List => matches!(answer, Response::Registrations(list) if list.len() == 1),
+                Request::Resolve { name } if name.to_string() == "0.here" => here(answer),
+                _ => *answer == Response::NotFound,
+            };
+            assert!(expected, "{request:?}: {answer:?}");
+        }
+    }
+    // A client that asks again after its first answer, without saying it is done: both answered.
+    let mut stream = connect();
+    for _ in 0..2 {
+        stream
+            .write_all(&ipc::encode_frame(&resolve("0.here")).unwrap())
+            .unwrap();
+        assert!(here(&read_answer(&mut stream)));
+    }
+    // A request cut short by the end: an error, then the connection closes.
+    let mut stream = connect();
+    let frame = ipc::encode_frame(&resolve("0.here")).unwrap();
+    stream.write_all(&frame[..frame.len() - 1]).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let answers = answers_until_closed(&mut stream);
+    assert!(
+        matches!(answers[..], [Response::Error { .. }]),
+        "{answers:?}"
+    );
+}
+
+/// gethostbyname4 of `host` in this process, through the module with the sandbox's daemon and
+/// snapshot: the addresses, or the status.
+fn module_lookup(sandbox: &Sandbox, host: &str) -> Result<Vec<Tuple>, nss_pnrp::NssStatus> {
+    use pnrp_tests::nss_buffer::{read_tuples, Guarded};
+    let config = nss_pnrp::Config {
+        socket_path: sandbox.socket(),
+        timeout: Duration::from_secs(5),
+        snapshot: Some(snapshot::path_for(&sandbox.socket())),
+    };
+    let mut buffer = Guarded::new(4096);
+    let answer = pnrp_tests::nss_calls::byname4(|| config, host.as_bytes(), &mut buffer);
+    if answer.status != nss_pnrp::NssStatus::Success {
+        return Err(answer.status);
+    }
+    // SAFETY: success leaves a valid tuple in *pat.
+    Ok(read_tuples(&buffer, unsafe { &*answer.result }))
+}
+
+#[test]
+fn a_program_that_kept_the_snapshot_sees_pnrpctl_at_once() {
+    // One process looking up again and again (the module keeps the snapshot between lookups):
+    // each change is seen by the first lookup after pnrpctl returns.
+    let sandbox = Sandbox::standard();
+    let _daemon = sandbox.start_daemon();
+    let host = "0.kept.pnrp.net";
+    let at = |address: &str| Ok(vec![Tuple::v6(host, address, 0)]);
+    sandbox.ctl_ok(&["register", "0.kept", "--address", "fd70::1"]);
+    assert_eq!(module_lookup(&sandbox, host), at("fd70::1"));
+    assert_eq!(module_lookup(&sandbox, host), at("fd70::1"));
+    sandbox.ctl_ok(&["unregister", "0.kept"]);
+    assert_eq!(
+        module_lookup(&sandbox, host),
+        Err(nss_pnrp::NssStatus::NotFound),
+        "still answered from the kept snapshot after pnrpctl unregister returned"
+    );
+    sandbox.ctl_ok(&["register", "0.kept", "--address", "fd70::2"]);
+    assert_eq!(module_lookup(&sandbox, host), at("fd70::2"));
+    sandbox.ctl_ok(&["update", "0.kept", "--address", "fd70::3"]);
+    assert_eq!(module_lookup(&sandbox, host), at("fd70::3"));
 }

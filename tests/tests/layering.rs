@@ -76,6 +76,13 @@ fn the_daemon_ships_no_test_support() {
             features.join("\n")
         );
     }
+    // Nor its own DNS fuzz entry point.
+    let own = cargo_tree(&["-p", "pnrpd", "-e", "features", "-i", "pnrpd"]);
+    assert!(
+        !own.iter().any(|line| line.contains("\"fuzzing\"")),
+        "pnrpd is built with its feature fuzzing:\n{}",
+        own.join("\n")
+    );
     // The shared crate's fuzz entry points stay out of the daemon and of the NSS module.
     for package in ["pnrpd", "nss_pnrp"] {
         let features = cargo_tree(&["-p", package, "-e", "features", "-i", "pnrp-shared"]);

@@ -2,7 +2,9 @@
 //! against a fake daemon that answers other addresses, so every answer tells where it came from:
 //! a local name never reaches the socket; every doubtful snapshot (untrusted owner or mode, cut
 //! short, oversized, another version, a symlink, a FIFO) is ignored and the socket answers;
-//! glibc's buffer contract holds for snapshot answers; threads read it while it is replaced.
+//! glibc's buffer contract holds for snapshot answers; threads read it while it is replaced; the
+//! snapshot the module keeps between lookups is dropped as soon as the file is replaced,
+//! rewritten, or stops being trustworthy. (Fork with the snapshot kept: nss_snapshot_fork.rs.)
 
 use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
@@ -272,4 +274,79 @@ fn threads_read_the_snapshot_while_it_is_replaced() {
     stop.store(true, Ordering::Relaxed);
     assert!(writer.join().unwrap() > 0);
     assert!(daemon.requests().is_empty(), "a rename made a reader doubt");
+}
+
+/// 0.web at three addresses other than [`local_addresses`], as many: a snapshot of the same size.
+fn same_size_addresses() -> Vec<ScopedAddr> {
+    vec![v6("fd00::7", 0), v4("192.0.2.7"), v6("fe80::7", 3)]
+}
+
+fn tuples_of(addresses: &[ScopedAddr]) -> Vec<Tuple> {
+    addresses
+        .iter()
+        .map(|address| match address.ipv4() {
+            Some(ip) => Tuple::v4(LOCAL, &ip.to_string()),
+            None => Tuple::v6(LOCAL, &address.ip.to_string(), address.scope_id),
+        })
+        .collect()
+}
+
+fn inode(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).unwrap().ino()
+}
+
+#[test]
+fn a_kept_snapshot_is_dropped_when_the_file_is_replaced_or_rewritten() {
+    let daemon = daemon();
+    let path = daemon.snapshot_path();
+    install(&path, &snapshot_bytes(&local_addresses()));
+    for _ in 0..2 {
+        // The second is answered from what the first kept.
+        assert_eq!(
+            tuples(daemon.config_with_snapshot(), LOCAL),
+            Ok(from_the_snapshot())
+        );
+    }
+    // Replaced (a new inode, as the daemon does it), of the same size.
+    let before = inode(&path);
+    install(&path, &snapshot_bytes(&same_size_addresses()));
+    assert_ne!(inode(&path), before, "not replaced");
+    assert_eq!(
+        tuples(daemon.config_with_snapshot(), LOCAL),
+        Ok(tuples_of(&same_size_addresses()))
+    );
+    // Rewritten in place (the same inode), of the same size, with a modification time of its
+    // own (as every snapshot the daemon writes has).
+    let before = inode(&path);
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let rewritten = [v6("fd00::8", 0), v4("192.0.2.8"), v6("fe80::8", 3)];
+    let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut file, &snapshot_bytes(&rewritten)).unwrap();
+    file.set_modified(modified + Duration::from_nanos(1))
+        .unwrap();
+    drop(file);
+    assert_eq!(inode(&path), before, "not rewritten in place");
+    assert_eq!(
+        tuples(daemon.config_with_snapshot(), LOCAL),
+        Ok(tuples_of(&rewritten))
+    );
+    // Made group-writable: no longer trusted, kept or not.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
+    assert_eq!(
+        tuples(daemon.config_with_snapshot(), LOCAL),
+        Ok(from_the_socket())
+    );
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(
+        tuples(daemon.config_with_snapshot(), LOCAL),
+        Ok(tuples_of(&rewritten))
+    );
+    // Removed (the daemon stopped): the socket answers.
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(
+        tuples(daemon.config_with_snapshot(), LOCAL),
+        Ok(from_the_socket())
+    );
+    assert_eq!(daemon.requests().len(), 2);
 }

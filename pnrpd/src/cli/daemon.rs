@@ -5,13 +5,14 @@ use std::process::ExitCode;
 
 use super::journal;
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
-use crate::daemon::{self, CloudSettings, Settings};
+use crate::daemon::reload::SetLogLevel;
+use crate::daemon::{self, CloudSettings, Control, Settings};
 use clap::Parser;
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
 /// Serverless peer names: the PNRP daemon.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(version)]
 struct Args {
     /// Configuration file [default: /etc/pnrp/pnrpd.toml, optional when not given]
@@ -40,6 +41,11 @@ struct Args {
     /// No SSDP multicast discovery (join through seeds only)
     #[arg(long)]
     no_discovery: bool,
+    /// Serve DNS for pnrp.net on ADDR:PORT, UDP and TCP (an address alone: port 3553).
+    /// Repeatable; replaces the config file's dns_listen. Sources other than loopback are
+    /// answered only inside a dns_allow prefix of the config file
+    #[arg(long = "dns", value_name = "ADDR:PORT")]
+    dns: Vec<String>,
     /// Check the configuration, print the settings in effect and exit
     #[arg(long)]
     check_config: bool,
@@ -67,6 +73,13 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let (dns_listen, dns_allow) = match config.dns() {
+        Ok(dns) => dns,
+        Err(error) => {
+            eprintln!("pnrpd: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let filter = match EnvFilter::try_new(&config.log_level) {
         Ok(filter) => filter,
         Err(error) => {
@@ -84,24 +97,11 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         println!("port = {}", config.port);
         println!("seeds = {:?}", config.seeds);
         println!("freshness_secs = {}", config.freshness_secs);
+        println!("dns_listen = {:?}", config.dns_listen);
+        println!("dns_allow = {:?}", config.dns_allow);
         return ExitCode::SUCCESS;
     }
-    use std::io::IsTerminal;
-    if journal::stderr_is_journal() {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .with_ansi(false)
-            .event_format(journal::JournalFormat)
-            .init();
-    } else {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::stderr().is_terminal())
-            .init();
-    }
-
+    let set_log_level = init_logging(filter);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -118,16 +118,25 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         freshness: std::time::Duration::from_secs(config.freshness_secs),
         discovery: config.discovery,
     });
+    let dns = crate::dns::Settings {
+        listen: dns_listen,
+        allow: dns_allow,
+        freshness_secs: u32::try_from(config.freshness_secs).unwrap_or(u32::MAX),
+        services: PathBuf::from(crate::dns::services::SERVICES_PATH),
+    };
     let settings = Settings {
         socket: config.socket,
         state_dir: config.state_dir,
         cloud,
+        dns,
+        log_level: config.log_level,
+        configured_seeds: config.seeds,
     };
     let result = runtime.block_on(async {
         // Handlers go in before anything else: a SIGTERM right after start must still stop
-        // the daemon cleanly, not kill it.
-        let stop = stop_signals();
-        daemon::run(settings, stop, || {
+        // the daemon cleanly, not kill it, and a SIGHUP must not kill it either.
+        let controls = signals(args.clone());
+        daemon::run(settings, controls, set_log_level, || {
             if let Err(error) = crate::notify::notify("READY=1") {
                 warn!(%error, "sd_notify READY failed");
             }
@@ -172,6 +181,9 @@ fn load_config(args: &Args) -> Result<Config, String> {
     if !args.seeds.is_empty() {
         config.seeds = args.seeds.clone();
     }
+    if !args.dns.is_empty() {
+        config.dns_listen = args.dns.clone();
+    }
     if args.no_cloud {
         config.cloud = false;
     }
@@ -181,28 +193,83 @@ fn load_config(args: &Args) -> Result<Config, String> {
     Ok(config)
 }
 
-/// Installs the SIGTERM and SIGINT handlers now (inside the runtime); each signal then asks the
-/// daemon to stop (the first: after leaving the clouds; the second: at once).
-fn stop_signals() -> daemon::StopRequests {
+/// Logs to stderr: for the journal (a priority on each line, no timestamp) when stderr is the
+/// journal, else with timestamps (and colours on a terminal). Returns what changes the filter.
+fn init_logging(filter: EnvFilter) -> SetLogLevel {
+    use std::io::IsTerminal;
+    // One closure per formatter: their reload handles have different types.
+    fn setter<L, S>(handle: tracing_subscriber::reload::Handle<L, S>) -> SetLogLevel
+    where
+        L: From<EnvFilter> + Send + Sync + 'static,
+        S: 'static,
+    {
+        Box::new(move |level: &str| {
+            let filter = EnvFilter::try_new(level).map_err(|error| error.to_string())?;
+            handle.reload(filter).map_err(|error| error.to_string())
+        })
+    }
+    if journal::stderr_is_journal() {
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .event_format(journal::JournalFormat)
+            .with_filter_reloading();
+        let handle = builder.reload_handle();
+        builder.init();
+        setter(handle)
+    } else {
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_filter_reloading();
+        let handle = builder.reload_handle();
+        builder.init();
+        setter(handle)
+    }
+}
+
+/// Installs the signal handlers now (inside the runtime). SIGTERM and SIGINT each ask the daemon
+/// to stop (the first: after leaving the clouds; the second: at once); SIGHUP reads the
+/// configuration again (with the same command line) and hands it over, or logs why it cannot.
+fn signals(args: Args) -> daemon::Controls {
     use tokio::signal::unix::{signal, SignalKind};
-    let (requests, stop) = tokio::sync::mpsc::channel(4);
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
+    let (requests, controls) = tokio::sync::mpsc::channel(4);
+    let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) else {
         error!("cannot install signal handlers; stop with SIGKILL");
-        return stop;
+        return controls;
     };
     tokio::spawn(async move {
         loop {
-            tokio::select! {
-                _ = terminate.recv() => info!("SIGTERM"),
-                _ = interrupt.recv() => info!("SIGINT"),
-            }
-            if requests.send(()).await.is_err() {
+            let control = tokio::select! {
+                _ = terminate.recv() => {
+                    info!("SIGTERM");
+                    Control::Stop
+                }
+                _ = interrupt.recv() => {
+                    info!("SIGINT");
+                    Control::Stop
+                }
+                _ = hangup.recv() => match load_config(&args) {
+                    Ok(config) => {
+                        info!("SIGHUP: reloading the configuration");
+                        Control::Reload(Box::new(config))
+                    }
+                    Err(message) => {
+                        warn!("SIGHUP: reload refused, the running configuration stays: {message}");
+                        continue;
+                    }
+                },
+            };
+            if requests.send(control).await.is_err() {
                 return;
             }
         }
     });
-    stop
+    controls
 }

@@ -13,16 +13,20 @@
 //! - [`network`] — the UDP (cloud and side ports) and SSDP sockets, opening clouds, seeds,
 //!   moving datagrams.
 //! - [`seeds`] — seeds given as host names, resolved off the run loop.
+//! - [`reload`] — a reloaded configuration applied to the running daemon (SIGHUP).
 //!
 //! Connection tasks send [`server::Command`]s over a channel; the run loop answers each at once
-//! or, for a resolve, when the engine reports it. A stop request (the first message on the
-//! channel passed to [`run`], e.g. on SIGTERM) stops accepting, answers what is in flight with
-//! an error (the dropped reply) and leaves every cloud: the registrations are revoked at their
-//! neighbours, and the loop goes on moving datagrams until they acknowledge or
-//! [`LEAVE_TIMEOUT`] passes (a second request stops at once). Then the daemon remembers the
-//! cloud's nodes and removes the socket file.
+//! or, for a resolve, when the engine reports it. Under systemd's watchdog (`WATCHDOG_USEC`) the
+//! run loop itself sends `WATCHDOG=1`, so a loop that stops turning gets the daemon restarted.
+//! A [`Control::Reload`] (SIGHUP) applies a new configuration ([`reload::apply`]) between two
+//! turns. A [`Control::Stop`] (the first on the channel passed to [`run`], e.g. on SIGTERM)
+//! stops accepting, answers what is in flight with an error (the dropped reply) and leaves every
+//! cloud: the registrations are revoked at their neighbours, and the loop goes on moving
+//! datagrams until they acknowledge or [`LEAVE_TIMEOUT`] passes (a second request stops at
+//! once). Then the daemon remembers the cloud's nodes and removes the socket file.
 
 pub mod network;
+pub mod reload;
 pub mod seeds;
 pub mod server;
 pub mod service;
@@ -44,7 +48,7 @@ use self::seeds::{Lookup, SeedNames};
 use self::server::Command;
 use self::service::{Handled, Service};
 use self::view::SharedView;
-use crate::config::Seed;
+use crate::config::{Config, Seed};
 use crate::identity::IdentityError;
 use crate::interfaces;
 use crate::store::StoreError;
@@ -70,6 +74,12 @@ pub struct Settings {
     pub state_dir: PathBuf,
     /// The cloud, unless the daemon keeps to this machine.
     pub cloud: Option<CloudSettings>,
+    /// The DNS front end (no listener: none).
+    pub dns: crate::dns::Settings,
+    /// The log filter in effect (the logger itself belongs to the command line).
+    pub log_level: String,
+    /// The seeds as configured, for `pnrpctl status`.
+    pub configured_seeds: Vec<String>,
 }
 
 /// How the daemon takes part in the PNRP cloud.
@@ -102,6 +112,9 @@ pub enum DaemonError {
         /// What went wrong.
         message: String,
     },
+    /// A DNS listener could not be opened.
+    #[error(transparent)]
+    Dns(#[from] crate::dns::BindError),
     /// The socket could not be set up.
     #[error("socket {path}: {message}")]
     Socket {
@@ -112,9 +125,17 @@ pub enum DaemonError {
     },
 }
 
-/// Stop requests: the first makes the daemon leave its clouds and stop, a second one stops it at
-/// once. A closed channel asks for nothing.
-pub type StopRequests = mpsc::Receiver<()>;
+/// What the daemon is asked from outside (by signals).
+#[derive(Debug)]
+pub enum Control {
+    /// The first makes the daemon leave its clouds and stop, a second one stops it at once.
+    Stop,
+    /// Apply this configuration, read again (`systemctl reload`, SIGHUP).
+    Reload(Box<Config>),
+}
+
+/// The channel of [`Control`]s. A closed channel asks for nothing.
+pub type Controls = mpsc::Receiver<Control>;
 
 /// A stop under way: the clouds are being left.
 #[derive(Debug)]
@@ -139,11 +160,12 @@ enum Left {
     Interrupted,
 }
 
-/// Runs the daemon until it is asked to stop (see [`StopRequests`]). `ready` is called once the
-/// socket accepts clients.
+/// Runs the daemon until it is asked to stop (see [`Control`]). `ready` is called once the
+/// socket accepts clients; `set_log_level` changes the log filter when a reload asks.
 pub async fn run(
-    settings: Settings,
-    mut stop: StopRequests,
+    mut settings: Settings,
+    mut controls: Controls,
+    set_log_level: reload::SetLogLevel,
     ready: impl FnOnce(),
 ) -> Result<(), DaemonError> {
     let started = Instant::now();
@@ -155,19 +177,17 @@ pub async fn run(
         }
         None => None,
     };
-    let mut seed_names = settings.cloud.as_ref().and_then(|cloud| {
-        SeedNames::start(
-            cloud
-                .seeds
-                .iter()
-                .filter_map(|seed| match seed {
-                    Seed::Name { host, port } => Some((host.clone(), *port)),
-                    Seed::Address(_) => None,
-                })
-                .collect(),
-        )
-    });
+    let mut seed_names = settings
+        .cloud
+        .as_ref()
+        .and_then(|cloud| SeedNames::start(seed_names(&cloud.seeds)));
+    service.set_configured(
+        settings.configured_seeds.clone(),
+        settings.log_level.clone(),
+    );
 
+    // Before the socket: a daemon that cannot have its DNS ports must not take the socket.
+    let dns_bound = crate::dns::bind(&settings.dns)?;
     let listener = server::bind(&settings.socket)?;
     info!(socket = %settings.socket.display(), "listening");
     // Only once the socket is ours: a second daemon refused at bind must not touch the first
@@ -183,7 +203,13 @@ pub async fn run(
             .map_or(Duration::ZERO, |cloud| cloud.freshness),
     );
     let (commands, mut incoming) = mpsc::channel::<Command>(256);
-    let accept = tokio::spawn(server::accept(listener, commands, view));
+    let mut dns = crate::dns::Listeners::start(dns_bound, view.clone(), commands.clone());
+    // A reload may open the DNS listeners again.
+    let dns_commands = commands.clone();
+    for listener in dns.status() {
+        info!(address = %listener.address, transport = ?listener.transport, "serving DNS for pnrp.net");
+    }
+    let accept = tokio::spawn(server::accept(listener, commands, view.clone()));
     ready();
 
     let mut datagram = vec![0u8; 65536];
@@ -194,6 +220,11 @@ pub async fn run(
     refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut refreshes: u64 = 0;
     let mut leaving: Option<Leaving> = None;
+    let mut watchdog = crate::notify::watchdog_interval().map(|period| {
+        let mut pings = tokio::time::interval(period);
+        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        pings
+    });
     let left = loop {
         if leaving.is_some() && service.engine().is_settled() {
             break Left::Settled;
@@ -203,26 +234,63 @@ pub async fn run(
             .as_ref()
             .map(|leaving| leaving.since + LEAVE_TIMEOUT);
         tokio::select! {
-            () = next_stop(&mut stop) => {
-                if leaving.is_some() {
-                    break Left::Interrupted;
+            control = next_control(&mut controls) => match control {
+                Control::Reload(config) => {
+                    let _ = crate::notify::notify("RELOADING=1");
+                    let running = reload::Running {
+                        settings: &mut settings,
+                        engine: service.engine_mut(),
+                        network: network.as_mut(),
+                        seed_names: &mut seed_names,
+                    };
+                    match reload::apply(&config, running, &set_log_level, Instant::now()) {
+                        Ok(line) => {
+                            info!("{line}");
+                            let front = reload::DnsFront {
+                                settings: &mut settings.dns,
+                                listeners: &mut dns,
+                                view: &view,
+                                commands: &dns_commands,
+                            };
+                            match reload::apply_dns(&config, front).await {
+                                Ok(Some(line)) => info!("{line}"),
+                                Ok(None) => {}
+                                Err(why) => warn!("{why}"),
+                            }
+                        }
+                        Err(why) => warn!("reload refused, the running configuration stays: {why}"),
+                    }
+                    service.set_configured(
+                        settings.configured_seeds.clone(),
+                        settings.log_level.clone(),
+                    );
+                    let _ = crate::notify::notify("READY=1");
                 }
-                accept.abort();
-                incoming.close();
-                service.stop_publishing();
-                // Their clients hear that pnrpd is shutting down.
-                waiting.clear();
-                if network.is_none() {
-                    break Left::Settled;
+                Control::Stop => {
+                    if leaving.is_some() {
+                        break Left::Interrupted;
+                    }
+                    accept.abort();
+                    dns.stop();
+                    incoming.close();
+                    service.stop_publishing();
+                    // Their clients hear that pnrpd is shutting down.
+                    waiting.clear();
+                    if network.is_none() {
+                        break Left::Settled;
+                    }
+                    leaving = Some(leave(service.engine_mut()));
                 }
-                leaving = Some(leave(service.engine_mut()));
-            }
+            },
             Some(Command { request, reply, uid }) = incoming.recv() => {
                 // Once stopping, what was queued before is dropped: its client hears that
                 // pnrpd is shutting down.
                 if leaving.is_none() {
                     match service.handle(Instant::now(), uid, request) {
-                        Handled::Done(response) => {
+                        Handled::Done(mut response) => {
+                            if let Response::Status(status) = &mut response {
+                                status.dns = dns.status();
+                            }
                             let _ = reply.send(response);
                         }
                         Handled::Pending(query) => {
@@ -235,6 +303,11 @@ pub async fn run(
                 service.engine_mut().handle_timeout(Instant::now());
             }
             () = sleep_until(give_up), if give_up.is_some() => break Left::TimedOut,
+            _ = tick(watchdog.as_mut()) => {
+                if let Err(error) = crate::notify::notify("WATCHDOG=1") {
+                    warn!(%error, "sd_notify WATCHDOG failed");
+                }
+            }
             _ = refresh.tick(), if leaving.is_none() => {
                 let now = Instant::now();
                 service.engine_mut().handle_local_addresses(now, interfaces::local_addresses());
@@ -246,7 +319,7 @@ pub async fn run(
                     if let Some(seed_names) = &mut seed_names {
                         seed_names.check_alone(now, &clouds);
                     }
-                    if refreshes % HOUSEKEEPING_TICKS == 0 {
+                    if refreshes.is_multiple_of(HOUSEKEEPING_TICKS) {
                         service.save_known_nodes(MAX_SAVED_PEERS);
                         network.summarize_drops(
                             service.engine(),
@@ -305,6 +378,7 @@ pub async fn run(
         service.save_known_nodes(MAX_SAVED_PEERS);
     }
     accept.abort();
+    dns.stop();
     if let Err(error) = std::fs::remove_file(&settings.socket) {
         warn!(%error, "could not remove the socket file");
     }
@@ -383,11 +457,33 @@ fn left_summary(leaving: &Leaving, left: Left, waited: Duration) -> (bool, Strin
     }
 }
 
-/// The next stop request; never, once the channel is closed.
-async fn next_stop(stop: &mut StopRequests) {
-    if stop.recv().await.is_none() {
-        std::future::pending().await
+/// The next control; never, once the channel is closed.
+async fn next_control(controls: &mut Controls) -> Control {
+    match controls.recv().await {
+        Some(control) => control,
+        None => std::future::pending().await,
     }
+}
+
+/// The next tick of an interval; never without one.
+async fn tick(interval: Option<&mut tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The seeds given as host names, with their ports.
+fn seed_names(seeds: &[Seed]) -> Vec<(String, u16)> {
+    seeds
+        .iter()
+        .filter_map(|seed| match seed {
+            Seed::Name { host, port } => Some((host.clone(), *port)),
+            Seed::Address(_) => None,
+        })
+        .collect()
 }
 
 /// The next round of the seeds' host names; never without names.

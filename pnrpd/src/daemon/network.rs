@@ -46,6 +46,8 @@ pub struct Network {
     key: [u8; 32],
     /// The seeds given as addresses.
     literal_seeds: Vec<SocketAddrV6>,
+    /// The addresses the seeds given as host names last resolved to.
+    resolved: Vec<SocketAddrV6>,
     /// The nodes remembered from the last run.
     remembered: Vec<SocketAddrV6>,
     /// What the clouds join through: the addresses given, the host names' addresses, the nodes
@@ -128,14 +130,7 @@ impl Network {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
         // Host names join when they resolve (`set_resolved_seeds`).
-        let literal_seeds: Vec<SocketAddrV6> = settings
-            .seeds
-            .iter()
-            .filter_map(|seed| match seed {
-                Seed::Address(address) => Some(*address),
-                Seed::Name { .. } => None,
-            })
-            .collect();
+        let literal_seeds = literal_seeds(&settings.seeds);
         let remembered = store.load_peers();
         let seeds = combine_seeds(&literal_seeds, &[], &remembered);
         let mut network = Network {
@@ -146,6 +141,7 @@ impl Network {
             joined: HashSet::new(),
             key: store.node_key()?,
             literal_seeds,
+            resolved: Vec::new(),
             remembered,
             seeds,
             settings: settings.clone(),
@@ -245,7 +241,32 @@ impl Network {
         engine: &mut Engine,
         resolved: &[SocketAddrV6],
     ) {
-        let seeds = combine_seeds(&self.literal_seeds, resolved, &self.remembered);
+        self.resolved = resolved.to_vec();
+        self.combine(now, engine);
+    }
+
+    /// Replaces the configured seeds (a reload): the addresses take effect at once; when the
+    /// host names changed, their old addresses are forgotten until the new names resolve.
+    pub fn set_given_seeds(&mut self, now: Instant, engine: &mut Engine, seeds: &[Seed]) {
+        let names = |seeds: &[Seed]| -> Vec<Seed> {
+            seeds
+                .iter()
+                .filter(|seed| matches!(seed, Seed::Name { .. }))
+                .cloned()
+                .collect()
+        };
+        if names(seeds) != names(&self.settings.seeds) {
+            self.resolved.clear();
+        }
+        self.literal_seeds = literal_seeds(seeds);
+        self.settings.seeds = seeds.to_vec();
+        self.combine(now, engine);
+    }
+
+    /// The clouds join through the seeds given as addresses, the host names' addresses and the
+    /// nodes remembered from the last run.
+    fn combine(&mut self, now: Instant, engine: &mut Engine) {
+        let seeds = combine_seeds(&self.literal_seeds, &self.resolved, &self.remembered);
         if seeds != self.seeds {
             debug!(count = seeds.len(), "seeds changed");
             engine.set_seeds(now, &seeds);
@@ -400,6 +421,17 @@ impl Network {
             }
         }
     }
+}
+
+/// The seeds given as addresses (host names join when they resolve).
+fn literal_seeds(seeds: &[Seed]) -> Vec<SocketAddrV6> {
+    seeds
+        .iter()
+        .filter_map(|seed| match seed {
+            Seed::Address(address) => Some(*address),
+            Seed::Name { .. } => None,
+        })
+        .collect()
 }
 
 /// The seeds the clouds join through: the addresses given, then the host names' addresses, then

@@ -52,6 +52,8 @@ pub struct Service {
     fast: Publisher,
     /// The freshness mirror changed since the view was last published.
     outdated: bool,
+    /// The seeds and log filter in effect, for `pnrpctl status`.
+    configured: (Vec<String>, String),
 }
 
 /// Why a request is refused, before it becomes a [`Response::Error`].
@@ -97,6 +99,7 @@ impl Service {
             answers: VecDeque::new(),
             fast: Publisher::default(),
             outdated: false,
+            configured: (Vec::new(), String::new()),
         })
     }
 
@@ -140,6 +143,12 @@ impl Service {
     /// The protocol engine, to feed it datagrams, timers and addresses.
     pub fn engine_mut(&mut self) -> &mut Engine {
         &mut self.engine
+    }
+
+    /// Records the seeds and the log filter in effect (at start and at each reload), which
+    /// `pnrpctl status` shows.
+    pub fn set_configured(&mut self, seeds: Vec<String>, log_level: String) {
+        self.configured = (seeds, log_level);
     }
 
     /// The engine and the state directory at once, to open the cloud's sockets.
@@ -221,6 +230,10 @@ impl Service {
                 registrations: self.engine.registered() as u32,
                 state_dir: self.store.dir().display().to_string(),
                 firewalled_clouds: self.firewalled_clouds(),
+                // The DNS front end's sockets are not the service's: the run loop adds them.
+                dns: Vec::new(),
+                seeds: self.configured.0.clone(),
+                log_level: self.configured.1.clone(),
             }),
         };
         Handled::Done(response)
@@ -237,7 +250,7 @@ impl Service {
         while let Some(event) = self.engine.poll_event() {
             self.answers.push_back(match event {
                 Event::Resolved { query, records } if records.is_empty() => {
-                    self.fast.resolved(query, &[]);
+                    self.outdated |= self.fast.resolved(query, &[]);
                     (query, Response::NotFound)
                 }
                 Event::Resolved { query, records } => {

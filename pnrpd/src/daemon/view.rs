@@ -3,12 +3,13 @@
 //! [`Publisher`] that keeps it and the local-names snapshot in step with the engine.
 //!
 //! A resolve needs no cloud work when the engine would answer it at once: the name's answer is
-//! in the freshness window, or no cloud is active (then this machine's registration, or "not
-//! found"). The view answers exactly those, as the engine would, and leaves everything else to
-//! the run loop. The engine keeps its freshness window private, so the publisher mirrors it from
-//! the answers it sees from a cloud, timed from when each resolve *started* (an answer the engine
-//! gave at once, from its own window, is not copied: the service leaves those out): the mirror
-//! always expires before the engine's entry does, and never answers what the engine would not.
+//! in the freshness window, "not found" is in the negative window, or no cloud is active (then
+//! this machine's registration, or "not found"). The view answers exactly those, as the engine
+//! would, and leaves everything else to the run loop. The engine keeps its windows private, so
+//! the publisher mirrors them from the answers it sees from a cloud, timed from when each resolve
+//! *started* (an answer the engine gave at once, from its own windows, is not copied: the service
+//! leaves those out): the mirror always expires before the engine's entry does, and never
+//! answers what the engine would not.
 //!
 //! The snapshot (`pnrp_shared::snapshot`) holds only this machine's registrations, never what the
 //! cloud answered; it is replaced by rename (a reader sees the old file or the new one, never a
@@ -16,12 +17,13 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::net::Ipv6Addr;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use pnrp_proto::engine::{Engine, QueryId};
+use pnrp_proto::engine::{negative_window, Engine, QueryId};
 use pnrp_shared::ipc::{Record, Request, Response, Source};
 use pnrp_shared::{snapshot, PeerName};
 use tracing::warn;
@@ -36,6 +38,10 @@ pub struct View {
     /// Other publishers' records of a name, and when the resolve that found them started.
     fresh: HashMap<PeerName, (Instant, Vec<Record>)>,
     freshness: Duration,
+    /// Names the clouds did not find, and when the resolve that did not find them started.
+    absent: HashMap<PeerName, Instant>,
+    /// How long "not found" is reused (`pnrp_proto::engine::negative_window`).
+    negative: Duration,
     /// Whether a resolve missing the window goes to a cloud.
     clouds_active: bool,
 }
@@ -46,22 +52,72 @@ impl View {
         let Request::Resolve { name } = request else {
             return None;
         };
+        self.resolve(now, name).map(|(response, _)| response)
+    }
+
+    /// The answer to a resolve of `name` at `now`, if it needs neither the cloud nor the run
+    /// loop, and how long it stays fresh: `None` when it holds only this machine's names (they
+    /// change only through this daemon), else what is left of the window of the cloud's answer.
+    pub fn resolve(&self, now: Instant, name: &PeerName) -> Option<(Response, Option<Duration>)> {
         if !self.open {
             return None;
         }
         let local = self.local.get(name).cloned();
-        let records: Vec<Record> = match self.fresh.get(name) {
-            Some((started, remote)) if now.saturating_duration_since(*started) < self.freshness => {
-                local.into_iter().chain(remote.iter().cloned()).collect()
-            }
-            _ if self.clouds_active => return None,
-            _ => local.into_iter().collect(),
+        let absent = || {
+            self.absent
+                .get(name)
+                .is_some_and(|started| now.saturating_duration_since(*started) < self.negative)
         };
-        Some(if records.is_empty() {
+        let (records, fresh_for): (Vec<Record>, _) = match self.fresh.get(name) {
+            Some((started, remote)) if now.saturating_duration_since(*started) < self.freshness => {
+                let left = self.freshness - now.saturating_duration_since(*started);
+                let fresh_for = (!remote.is_empty()).then_some(left);
+                (
+                    local.into_iter().chain(remote.iter().cloned()).collect(),
+                    fresh_for,
+                )
+            }
+            _ if local.is_none() && absent() => (Vec::new(), None),
+            _ if self.clouds_active => return None,
+            _ => (local.into_iter().collect(), None),
+        };
+        let response = if records.is_empty() {
             Response::NotFound
         } else {
             Response::Resolved(records)
-        })
+        };
+        Some((response, fresh_for))
+    }
+
+    /// The names this machine publishes at `ip`, and those the freshness window holds at it (a
+    /// reverse lookup, for DNS PTR queries), with how long the answer stays fresh (as
+    /// [`View::resolve`]). `None` once the daemon is stopping.
+    pub fn names_at(
+        &self,
+        now: Instant,
+        ip: Ipv6Addr,
+    ) -> Option<(Vec<PeerName>, Option<Duration>)> {
+        if !self.open {
+            return None;
+        }
+        let at = |record: &Record| record.addresses.iter().any(|address| address.ip == ip);
+        let mut names: Vec<PeerName> = self
+            .local
+            .values()
+            .filter(|record| at(record))
+            .map(|record| record.name.clone())
+            .collect();
+        let mut fresh_for: Option<Duration> = None;
+        for (name, (started, remote)) in &self.fresh {
+            let age = now.saturating_duration_since(*started);
+            if age < self.freshness && remote.iter().any(at) && !names.contains(name) {
+                names.push(name.clone());
+                let left = self.freshness - age;
+                fresh_for = Some(fresh_for.map_or(left, |shortest| shortest.min(left)));
+            }
+        }
+        names.sort_by_key(ToString::to_string);
+        Some((names, fresh_for))
     }
 }
 
@@ -94,10 +150,14 @@ pub struct Publisher {
     snapshot: Option<PathBuf>,
     /// The bytes last written to the snapshot, so that an unchanged one is not rewritten.
     written: Option<Vec<u8>>,
+    /// The modification time given to the last snapshot written (readers key what they keep on
+    /// it, with the inode: each snapshot gets one of its own).
+    stamped: Option<SystemTime>,
     freshness: Duration,
     /// Resolves under way: their name and when they started.
     started: HashMap<QueryId, (PeerName, Instant)>,
     fresh: HashMap<PeerName, (Instant, Vec<Record>)>,
+    absent: HashMap<PeerName, Instant>,
     open: bool,
 }
 
@@ -124,11 +184,18 @@ impl Publisher {
         let Some((name, started)) = self.started.remove(&query) else {
             return false;
         };
-        // The engine keeps a positive answer (its other publishers') for the window; "not
-        // found" never.
+        // The engine keeps a positive answer (its other publishers') for the freshness window,
+        // and "not found" from a cloud (every resolve started here went to one) for the
+        // negative window.
         if records.is_empty() {
-            return false;
+            if negative_window(self.freshness).is_zero() {
+                return false;
+            }
+            self.fresh.remove(&name);
+            self.absent.insert(name, started);
+            return true;
         }
+        self.absent.remove(&name);
         let remote = records
             .iter()
             .filter(|record| record.source != Source::Local)
@@ -141,6 +208,7 @@ impl Publisher {
     /// The engine forgot its window's answer for `name` (it was registered or unregistered here).
     pub fn forget(&mut self, name: &PeerName) {
         self.fresh.remove(name);
+        self.absent.remove(name);
     }
 
     /// Publishes a view of `engine` at `now`, and rewrites the snapshot if this machine's names
@@ -153,6 +221,9 @@ impl Publisher {
         let freshness = self.freshness;
         self.fresh
             .retain(|_, (started, _)| now.saturating_duration_since(*started) < freshness);
+        let negative = negative_window(freshness);
+        self.absent
+            .retain(|_, started| now.saturating_duration_since(*started) < negative);
         let registrations = engine.registrations();
         let local = registrations
             .iter()
@@ -176,6 +247,8 @@ impl Publisher {
             local,
             fresh: self.fresh.clone(),
             freshness,
+            absent: self.absent.clone(),
+            negative,
             clouds_active: engine
                 .clouds()
                 .iter()
@@ -192,8 +265,11 @@ impl Publisher {
         if self.written.as_ref() == Some(&bytes) {
             return;
         }
-        match write_snapshot(path, &bytes) {
-            Ok(()) => self.written = Some(bytes),
+        match write_snapshot(path, &bytes, self.stamped) {
+            Ok(stamp) => {
+                self.written = Some(bytes);
+                self.stamped = Some(stamp);
+            }
             Err(error) => {
                 warn!(%error, path = %path.display(), "could not write the snapshot of local names; removing it");
                 remove_snapshot(path);
@@ -217,7 +293,16 @@ impl Publisher {
 /// Writes `bytes` to a temporary file beside `path` (mode 0644 whatever the umask: every user
 /// reads it, only the daemon's user writes it) and renames it over `path`. No fsync: the runtime
 /// directory does not outlive the machine, and readers see the rename at once.
-fn write_snapshot(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+///
+/// The file's modification time is set to now, or a nanosecond past `previous` if the clock has
+/// not moved past it: readers keep a snapshot between lookups keyed by inode and modification
+/// time, and a file system may give the new file the inode of one replaced within the same tick
+/// of its coarse clock. Returns the time given.
+fn write_snapshot(
+    path: &Path,
+    bytes: &[u8],
+    previous: Option<SystemTime>,
+) -> std::io::Result<SystemTime> {
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = PathBuf::from(temporary);
@@ -232,11 +317,19 @@ fn write_snapshot(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .mode(0o644)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&temporary)?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    let written = file.write_all(bytes);
+    let now = SystemTime::now();
+    let stamp = match previous {
+        Some(previous) if previous >= now => previous + Duration::from_nanos(1),
+        _ => now,
+    };
+    let written = file
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .and_then(|()| file.write_all(bytes))
+        .and_then(|()| file.set_modified(stamp));
     drop(file);
     written
         .and_then(|()| std::fs::rename(&temporary, path))
+        .map(|()| stamp)
         .inspect_err(|_| {
             let _ = std::fs::remove_file(&temporary);
         })

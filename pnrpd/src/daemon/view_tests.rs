@@ -74,6 +74,8 @@ fn the_view_answers_only_what_needs_no_cloud() {
         ]
         .into(),
         freshness,
+        absent: [(name("0.gone"), now), (name("0.here"), now)].into(),
+        negative: Duration::from_secs(5),
         clouds_active: true,
     };
     // In the window: this machine's record first, then the others', as the engine answers.
@@ -88,6 +90,21 @@ fn the_view_answers_only_what_needs_no_cloud() {
     // Out of the window, or never resolved: the cloud's work, for the run loop.
     assert_eq!(view.answer(now + freshness, &resolve("0.far")), None);
     assert_eq!(view.answer(now, &resolve("0.unknown")), None);
+    // Not found by the clouds a moment ago: not found, for the negative window only; never a
+    // name this machine publishes.
+    assert_eq!(
+        view.answer(now + Duration::from_secs(4), &resolve("0.gone")),
+        Some(Response::NotFound)
+    );
+    assert_eq!(
+        view.answer(now + Duration::from_secs(5), &resolve("0.gone")),
+        None
+    );
+    assert_eq!(
+        view.answer(now + freshness, &resolve("0.here")),
+        None,
+        "a local name answered not found"
+    );
     // Nothing but resolves.
     assert_eq!(view.answer(now, &Request::List), None);
     assert_eq!(view.answer(now, &Request::Status), None);
@@ -126,8 +143,8 @@ fn the_freshness_mirror_is_timed_from_the_start_and_forgets() {
     let far = record("0.far", "fd00::2", remote());
     assert!(publisher.resolved(QueryId(1), std::slice::from_ref(&far)));
     assert!(
-        !publisher.resolved(QueryId(2), &[]),
-        "not found is never kept"
+        publisher.resolved(QueryId(2), &[]),
+        "not found from a cloud is kept for the negative window"
     );
     assert!(
         !publisher.resolved(QueryId(3), std::slice::from_ref(&far)),
@@ -140,6 +157,21 @@ fn the_freshness_mirror_is_timed_from_the_start_and_forgets() {
     assert_eq!(
         view.answer(start, &resolve("0.none")),
         Some(Response::NotFound)
+    );
+    // Timed from the start too: the engine's negative window ran from 3 s later.
+    let negative = pnrp_proto::engine::negative_window(freshness);
+    assert_eq!(
+        view.answer(
+            start + negative - Duration::from_millis(1),
+            &resolve("0.none")
+        ),
+        Some(Response::NotFound)
+    );
+    publisher.forget(&name("0.none"));
+    publisher.publish(&engine, start);
+    assert!(
+        shared.load().absent.is_empty(),
+        "registered or unregistered here: the engine forgot it too"
     );
     publisher.forget(&name("0.far"));
     publisher.publish(&engine, start);

@@ -44,7 +44,7 @@ impl Rng {
     }
     fn address(&mut self) -> Ipv6Addr {
         // Strangers in the test's ULA prefix and anywhere else.
-        if self.next() % 2 == 0 {
+        if self.next().is_multiple_of(2) {
             Ipv6Addr::new(0xfd71, 0, 0, 0, 0, 0, 0xdead, self.next() as u16)
         } else {
             Ipv6Addr::from(u128::from(self.next()) << 64 | u128::from(self.next()))
@@ -72,7 +72,7 @@ fn random_entry(rng: &mut Rng) -> RouteEntry {
 /// One valid-looking message with forged fields.
 fn forged(rng: &mut Rng, targets: &[PnrpId]) -> Message {
     let some_id = |rng: &mut Rng| {
-        if !targets.is_empty() && rng.next() % 2 == 0 {
+        if !targets.is_empty() && rng.next().is_multiple_of(2) {
             targets[rng.below(targets.len())]
         } else {
             rng.id()
@@ -82,7 +82,7 @@ fn forged(rng: &mut Rng, targets: &[PnrpId]) -> Message {
         0 | 1 => Message::Inquire(Inquire {
             want_cpa: true,
             want_extended_payload: true,
-            want_cert_chain: rng.next() % 2 == 0,
+            want_cert_chain: rng.next().is_multiple_of(2),
             validate_id: some_id(rng),
             nonce: Some(rng.bytes()),
         }),
@@ -96,13 +96,13 @@ fn forged(rng: &mut Rng, targets: &[PnrpId]) -> Message {
             let target = some_id(rng);
             let carried = random_entry(rng);
             Message::Lookup(Lookup {
-                accept_not_closer: rng.next() % 2 == 0,
+                accept_not_closer: rng.next().is_multiple_of(2),
                 precision: 0,
                 criteria: ResolveCriteria::AnyPeerName,
                 reason: ResolveReason::AppRequest,
                 target,
                 validate_id: some_id(rng),
-                route_entry: (rng.next() % 2 == 0).then_some(carried),
+                route_entry: rng.next().is_multiple_of(2).then_some(carried),
                 flagged_path: BoundedVec::truncating(flagged).expect("at least one"),
             })
         }
@@ -110,7 +110,7 @@ fn forged(rng: &mut Rng, targets: &[PnrpId]) -> Message {
             let entry = random_entry(rng);
             Message::Solicit(Solicit {
                 solicit_type: Some(SolicitType::Any),
-                route_entry: (rng.next() % 2 == 0).then_some(entry),
+                route_entry: rng.next().is_multiple_of(2).then_some(entry),
                 hashed_nonce: rng.bytes(),
             })
         }
@@ -130,7 +130,7 @@ fn forged(rng: &mut Rng, targets: &[PnrpId]) -> Message {
                 })
                 .collect();
             Message::Flood(Flood {
-                no_ack: rng.next() % 2 == 0,
+                no_ack: rng.next().is_multiple_of(2),
                 validate_id: some_id(rng),
                 revoke_cpa: None,
                 route_entry: Some(entry),
@@ -147,7 +147,7 @@ fn forged(rng: &mut Rng, targets: &[PnrpId]) -> Message {
         }
         7 => Message::Ack(Ack {
             acked_message_id: rng.next() as u32,
-            not_found: Some(rng.next() % 2 == 0),
+            not_found: Some(rng.next().is_multiple_of(2)),
         }),
         _ => {
             // An AUTHORITY fragment of no conversation: a large buffer, one fragment of it.

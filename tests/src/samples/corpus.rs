@@ -15,11 +15,12 @@ use super::ipc::{requests, responses};
 use super::wire::{full_buffer, key, packets, revoke_cpa, sample_cpa};
 
 /// Every fuzz target (its name, its directory under `fuzz/corpus/`, and its entry point): the
-/// protocol crate's and the shared crate's.
+/// protocol crate's, the shared crate's and the DNS front end's.
 pub fn targets() -> Vec<(&'static str, EntryPoint)> {
     pnrp_proto::fuzzing::TARGETS
         .iter()
         .chain(pnrp_shared::fuzzing::TARGETS)
+        .chain(pnrpd::dns::fuzzing::TARGETS)
         .copied()
         .collect()
 }
@@ -295,6 +296,66 @@ pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
         "ipc_decode" => ipc_seeds(),
         "hostname" => hostname_seeds(),
         "snapshot" => snapshot_seeds(),
+        "dns" => dns_seeds(),
         other => unreachable!("{other}"),
     }
+}
+
+/// DNS queries of every kind the front end answers (EDNS or not), a pointer loop, and a
+/// response (which it drops).
+fn dns_seeds() -> Vec<(String, Vec<u8>)> {
+    use hickory_proto::rr::RecordType;
+    use pnrpd::dns::answer::query_bytes;
+    let mut seeds: Vec<(String, Vec<u8>)> = [
+        ("aaaa", "0.myapp.pnrp.net", RecordType::AAAA, None),
+        (
+            "a-windows-form",
+            "MyApp.pnrp.net.",
+            RecordType::A,
+            Some(1232),
+        ),
+        (
+            "srv",
+            "_ipp._tcp.0.printer.pnrp.net",
+            RecordType::SRV,
+            Some(1232),
+        ),
+        (
+            "srv-port",
+            "_631._tcp.0.printer.pnrp.net",
+            RecordType::SRV,
+            None,
+        ),
+        ("txt", "0.printer.pnrp.net", RecordType::TXT, Some(512)),
+        (
+            "any-punycode",
+            "0.xn--caf-dma.pnrp.net",
+            RecordType::ANY,
+            Some(4096),
+        ),
+        ("ptr-v4", "7.2.0.192.in-addr.arpa", RecordType::PTR, None),
+        (
+            "ptr-v6",
+            "7.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa",
+            RecordType::PTR,
+            Some(1232),
+        ),
+        ("soa-apex", "pnrp.net", RecordType::SOA, None),
+        ("refused", "example.com", RecordType::A, None),
+    ]
+    .into_iter()
+    .map(|(name, host, query_type, edns)| {
+        (
+            format!("query-{name}"),
+            query_bytes(7, host, query_type, edns),
+        )
+    })
+    .collect();
+    let mut looped = seeds[0].1[..12].to_vec();
+    looped.extend_from_slice(&[0xc0, 12, 0, 28, 0, 1]);
+    seeds.push(("pointer-loop".into(), looped));
+    let mut response = seeds[0].1.clone();
+    response[2] |= 0x80;
+    seeds.push(("response".into(), response));
+    seeds
 }

@@ -4,9 +4,9 @@
 use std::net::Ipv4Addr;
 
 use pnrp_shared::ipc::{
-    CacheEntryInfo, CloudCounters, CloudInfo, ErrorKind, IdentityInfo, Protocol, Reachability,
-    Record, Registration, RegistrationInfo, Request, Response, ScopedAddr, Source, Status,
-    TraceInfo,
+    CacheEntryInfo, CloudCounters, CloudInfo, DnsCounters, DnsListener, DnsTransport, ErrorKind,
+    IdentityInfo, Protocol, Reachability, Record, Registration, RegistrationInfo, Request,
+    Response, ScopedAddr, Source, Status, TraceInfo,
 };
 use pnrp_shared::PeerName;
 
@@ -109,6 +109,30 @@ fn messages() -> (Vec<Request>, Vec<Response>) {
             registrations: 1,
             state_dir: "/var/lib/pnrp".into(),
             firewalled_clouds: vec!["Global_".into(), "LinkLocal_eth0".into()],
+            dns: vec![
+                DnsListener {
+                    address: "127.0.0.1:3553".into(),
+                    transport: DnsTransport::Udp,
+                    counters: DnsCounters {
+                        queries: 9,
+                        answered: 1,
+                        nxdomain: 2,
+                        refused: 1,
+                        failed: 1,
+                        malformed: 1,
+                        rate_limited: 1,
+                        denied: 1,
+                        truncated: 1,
+                    },
+                },
+                DnsListener {
+                    address: "[::1]:3553".into(),
+                    transport: DnsTransport::Tcp,
+                    counters: DnsCounters::default(),
+                },
+            ],
+            seeds: vec!["fd00::1".into(), "seed.example.org:3540".into()],
+            log_level: "info".into(),
         }),
         Response::Clouds(vec![
             CloudInfo {

@@ -325,7 +325,8 @@ impl Host for Gossip {
     }
     fn handle_timeout(&mut self, now: Instant) {
         let to = self.peers[self.sent % self.peers.len()];
-        self.outbox.push(datagram(to, b"ping", self.sent % 3 == 0));
+        self.outbox
+            .push(datagram(to, b"ping", self.sent.is_multiple_of(3)));
         self.sent += 1;
         self.wake = now + self.period;
     }

@@ -4,8 +4,9 @@
 //! The driver feeds it `now`, the machine's addresses and datagrams through `handle_*`, and drains
 //! datagrams, timers and results through `poll_*`. A resolve is started with
 //! [`Engine::start_resolve`] (or [`Engine::start_trace`]) and finishes as one [`Event`] once every
-//! cloud has answered; a positive answer is reused for the freshness window. Who owns a name, and
-//! whether it may be published, is the daemon's business, not the engine's.
+//! cloud has answered; a positive answer is reused for the freshness window, and "not found" from
+//! the clouds for the shorter negative window ([`negative_window`]). Who owns a name, and whether
+//! it may be published, is the daemon's business, not the engine's.
 //!
 //! Layout: this file — the [`Engine`]; `types.rs` — what goes in and comes out of it (records,
 //! their sources, traces, events, the clouds' status); `tests.rs` — its unit tests.
@@ -29,6 +30,17 @@ use crate::wire::AppEndpoint;
 /// Most application endpoints a CPA carries (§2.2.3.1.2).
 const MAX_CLOUD_ENDPOINTS: usize = 10;
 
+/// The longest a "not found" from the clouds is reused.
+pub const MAX_NEGATIVE_WINDOW: Duration = Duration::from_secs(5);
+
+/// How long a "not found" from the clouds is reused, for a freshness window of `freshness`: as
+/// long, up to [`MAX_NEGATIVE_WINDOW`] (a name just published elsewhere should not stay unknown
+/// here for long; a program asking again and again for a missing name should not cost a search
+/// each time).
+pub fn negative_window(freshness: Duration) -> Duration {
+    freshness.min(MAX_NEGATIVE_WINDOW)
+}
+
 #[derive(Debug)]
 struct CloudSlot {
     name: String,
@@ -43,6 +55,8 @@ struct PendingResolve {
     waiting: usize,
     records: Vec<Record>,
     traces: Option<Vec<Trace>>,
+    /// Whether a cloud was asked (only then may "not found" be reused).
+    asked: bool,
 }
 
 /// The engine's state.
@@ -57,6 +71,8 @@ pub struct Engine {
     resolving: HashMap<QueryId, PendingResolve>,
     fresh: HashMap<PeerName, (Instant, Vec<Record>)>,
     freshness: Duration,
+    /// Names the clouds did not find, and when.
+    absent: HashMap<PeerName, Instant>,
 }
 
 impl Engine {
@@ -65,7 +81,8 @@ impl Engine {
         Engine::default()
     }
 
-    /// Sets how long a positive answer from the cloud may be reused.
+    /// Sets how long a positive answer from the cloud may be reused (and "not found", for
+    /// [`negative_window`] of it).
     pub fn set_freshness(&mut self, freshness: Duration) {
         self.freshness = freshness;
     }
@@ -177,6 +194,7 @@ impl Engine {
             None => self.identities.remove(&registration.name),
         };
         self.fresh.remove(&registration.name);
+        self.absent.remove(&registration.name);
         self.publish(now, &registration);
         let published = self.published(&registration);
         self.registrations
@@ -187,6 +205,7 @@ impl Engine {
     /// Withdraws a name; false when this engine did not publish it.
     pub fn unregister(&mut self, now: Instant, name: &PeerName) -> bool {
         self.fresh.remove(name);
+        self.absent.remove(name);
         self.identities.remove(name);
         for slot in &mut self.clouds {
             slot.cloud.unregister(now, name);
@@ -245,6 +264,19 @@ impl Engine {
                 return query;
             }
         }
+        if let Some(at) = self
+            .absent
+            .get(name)
+            .filter(|_| !trace && records.is_empty())
+        {
+            if now.saturating_duration_since(*at) < negative_window(self.freshness) {
+                self.events.push_back(Event::Resolved {
+                    query,
+                    records: Vec::new(),
+                });
+                return query;
+            }
+        }
         let active: Vec<usize> = (0..self.clouds.len())
             .filter(|&index| !self.clouds[index].cloud.local_endpoints().is_empty())
             .collect();
@@ -255,6 +287,7 @@ impl Engine {
                 waiting: active.len(),
                 records,
                 traces: trace.then(Vec::new),
+                asked: !active.is_empty(),
             },
         );
         for index in active {
@@ -376,6 +409,17 @@ impl Engine {
                     .cloned()
                     .collect();
                 self.fresh.insert(pending.name.clone(), (now, remote));
+                self.absent.remove(&pending.name);
+            }
+            // "Not found" from the clouds, for the negative window; one made without a cloud
+            // (none active) is not, so that the first cloud to come up is asked at once.
+            let negative = negative_window(self.freshness);
+            if pending.records.is_empty()
+                && pending.asked
+                && pending.traces.is_none()
+                && !negative.is_zero()
+            {
+                self.absent.insert(pending.name.clone(), now);
             }
             self.events.push_back(match pending.traces {
                 Some(traces) => Event::Traced { query, traces },
@@ -387,6 +431,9 @@ impl Engine {
         }
         self.fresh
             .retain(|_, (at, _)| now.saturating_duration_since(*at) < self.freshness);
+        let negative = negative_window(self.freshness);
+        self.absent
+            .retain(|_, at| now.saturating_duration_since(*at) < negative);
     }
 
     /// The clouds, for `pnrpctl clouds`.

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use pnrp_shared::ipc::{CloudInfo, Reachability, Request, Response};
+use pnrp_shared::ipc::{CloudInfo, DnsListener, DnsTransport, Reachability, Request, Response};
 use serde::Serialize;
 
 use super::output::Output;
@@ -177,6 +177,7 @@ fn daemon_checks(daemon: &Daemon) -> Vec<Check> {
             status.version, status.uptime_secs, status.registrations
         ),
     )];
+    checks.extend(dns_checks(&status.dns));
     match daemon.ask(&Request::Clouds) {
         Ok(Response::Clouds(clouds)) => checks.extend(clouds_checks(&clouds)),
         Ok(other) => checks.push(Check::problem(
@@ -186,6 +187,68 @@ fn daemon_checks(daemon: &Daemon) -> Vec<Check> {
         Err(failure) => checks.push(Check::problem("clouds", failure.message)),
     }
     checks
+}
+
+/// Whether each UDP listener of the DNS front end answers `pnrp.net SOA` (none configured: nothing
+/// to check).
+fn dns_checks(listeners: &[DnsListener]) -> Vec<Check> {
+    listeners
+        .iter()
+        .filter(|listener| listener.transport == DnsTransport::Udp)
+        .map(|listener| match ask_soa(&listener.address) {
+            Ok(()) => Check::ok(
+                "DNS",
+                format!(
+                    "answers pnrp.net at {} (UDP and TCP); point a resolver's pnrp.net at it \
+                     (README, \"DNS\")",
+                    listener.address
+                ),
+            ),
+            Err(why) => Check::problem(
+                "DNS",
+                format!("{}: {why} (journalctl -u pnrpd)", listener.address),
+            ),
+        })
+        .collect()
+}
+
+/// Asks `address` for the SOA of pnrp.net over UDP, within a second.
+fn ask_soa(address: &str) -> Result<(), String> {
+    use hickory_proto::op::{Message, ResponseCode};
+    use hickory_proto::rr::RecordType;
+    let address: std::net::SocketAddr = address.parse().map_err(|_| "not an address".to_owned())?;
+    let local: std::net::SocketAddr = if address.is_ipv4() {
+        ([127, 0, 0, 1], 0).into()
+    } else {
+        (std::net::Ipv6Addr::LOCALHOST, 0).into()
+    };
+    let socket = std::net::UdpSocket::bind(local).map_err(|error| error.to_string())?;
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(1)))
+        .map_err(|error| error.to_string())?;
+    let id = std::process::id() as u16;
+    let query = crate::dns::answer::query_bytes(id, "pnrp.net", RecordType::SOA, Some(1232));
+    socket
+        .send_to(&query, address)
+        .map_err(|error| format!("cannot send: {error}"))?;
+    let mut buffer = [0u8; 1500];
+    let length = socket
+        .recv(&mut buffer)
+        .map_err(|_| "no answer within 1 s".to_owned())?;
+    let message = Message::from_vec(&buffer[..length])
+        .map_err(|error| format!("an undecodable answer: {error}"))?;
+    let soa = message
+        .answers
+        .iter()
+        .any(|record| record.record_type() == RecordType::SOA);
+    if message.metadata.id != id || message.metadata.response_code != ResponseCode::NoError || !soa
+    {
+        return Err(format!(
+            "answered {} without the zone's SOA",
+            message.metadata.response_code
+        ));
+    }
+    Ok(())
 }
 
 /// Whether the daemon takes part in a cloud, knows peers there, and can be reached.

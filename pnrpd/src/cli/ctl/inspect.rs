@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use pnrp_shared::ipc::{CacheEntryInfo, CloudInfo, Reachability, Request, Response};
+use pnrp_shared::ipc::{
+    CacheEntryInfo, CloudInfo, DnsListener, DnsTransport, Reachability, Request, Response,
+};
 use serde::Serialize;
 
 use super::output::Output;
@@ -12,8 +14,11 @@ use super::request::{Daemon, Failure};
 pub(super) fn status(daemon: &Daemon, out: Output) -> Result<(), Failure> {
     match daemon.ask(&Request::Status)? {
         Response::Status(status) => out.print(&Status {
+            dns: status.dns,
             firewalled_clouds: status.firewalled_clouds,
+            log_level: status.log_level,
             registrations: status.registrations,
+            seeds: status.seeds,
             socket: daemon.socket().display().to_string(),
             state_dir: status.state_dir,
             uptime_secs: status.uptime_secs,
@@ -45,8 +50,11 @@ pub(super) fn cache(daemon: &Daemon, out: Output) -> Result<(), Failure> {
 /// The daemon's state, and the socket it was reached on.
 #[derive(Debug, Serialize)]
 struct Status {
+    dns: Vec<DnsListener>,
     firewalled_clouds: Vec<String>,
+    log_level: String,
     registrations: u32,
+    seeds: Vec<String>,
     socket: String,
     state_dir: String,
     uptime_secs: u64,
@@ -63,11 +71,42 @@ impl fmt::Display for Status {
         writeln!(f, "socket:        {}", self.socket)?;
         writeln!(f, "state dir:     {}", self.state_dir)?;
         writeln!(f, "registrations: {}", self.registrations)?;
+        if self.seeds.is_empty() {
+            writeln!(f, "seeds:         none")?;
+        } else {
+            writeln!(f, "seeds:         {}", self.seeds.join(", "))?;
+        }
+        writeln!(f, "log level:     {}", self.log_level)?;
         for cloud in &self.firewalled_clouds {
             writeln!(
                 f,
                 "{cloud}: behind a firewall: resolving only; names published on its links only \
                  (open UDP port 3540 inbound, or the port set in pnrpd.toml)"
+            )?;
+        }
+        if self.dns.is_empty() {
+            writeln!(f, "DNS:           off (dns_listen in pnrpd.toml)")?;
+        }
+        for listener in &self.dns {
+            let counters = &listener.counters;
+            let transport = match listener.transport {
+                DnsTransport::Udp => "udp",
+                DnsTransport::Tcp => "tcp",
+            };
+            writeln!(
+                f,
+                "DNS {transport} {}: {} queries: {} answered, {} nxdomain, {} refused, {} failed, \
+                 {} malformed, {} rate-limited, {} denied; {} truncated",
+                listener.address,
+                counters.queries,
+                counters.answered,
+                counters.nxdomain,
+                counters.refused,
+                counters.failed,
+                counters.malformed,
+                counters.rate_limited,
+                counters.denied,
+                counters.truncated
             )?;
         }
         Ok(())
