@@ -26,7 +26,10 @@ def load(directory):
     runs = {}
     for path in sorted(directory.glob("*.json")):
         with open(path) as f:
-            runs[path.stem] = json.load(f)
+            run = json.load(f)
+        # Other benchmarks keep their figures here too (bench/dns.sh): only the simulator's.
+        if isinstance(run, dict) and "nodes" in run:
+            runs[path.stem] = run
     return runs
 
 
