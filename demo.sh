@@ -47,7 +47,8 @@ if [ "${1:-}" != "--inside" ]; then
 fi
 
 # From here on we are in the new namespaces.
-bin="$repo/target/release"
+# Where cargo put them (CARGO_TARGET_DIR, if set, moves the whole target directory).
+bin="${CARGO_TARGET_DIR:-$repo/target}/release"
 work=$(mktemp -d /tmp/pnrp-demo.XXXXXX)
 pids=()
 cleanup() {
