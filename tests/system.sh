@@ -26,7 +26,7 @@ packages=(
     dpkg-dev:dpkg-source patch:patch xz-utils:xz diffutils:cmp iptables:ip6tables
     groff-base:groff man-db:man
     bind9-dnsutils:dig dnsmasq-base:dnsmasq musl-tools:musl-gcc golang-go:go dnsperf:dnsperf
-    groff-base:groff man-db:man debootstrap:debootstrap lintian:lintian debhelper:dh
+    debootstrap:debootstrap lintian:lintian debhelper:dh
     systemd:systemd-analyze systemd-container:systemd-nspawn
 )
 

@@ -137,24 +137,28 @@ fn sighup_applies_the_edited_config_and_keeps_registrations() {
     assert!(daemon.stop().success());
 }
 
+/// A daemon without a cloud whose notifications (`NOTIFY_SOCKET`) reach the returned socket,
+/// read with `timeout`; `env` adds the watchdog's variables.
+fn watched(sandbox: &Sandbox, timeout: Duration, env: &[(&str, &str)]) -> (UnixDatagram, Daemon) {
+    let notify_path = sandbox.path().join("notify.sock");
+    let listener = UnixDatagram::bind(&notify_path).unwrap();
+    listener.set_read_timeout(Some(timeout)).unwrap();
+    let config = sandbox.path().join("pnrpd.toml");
+    std::fs::write(&config, "cloud = false\n").unwrap();
+    let mut all = vec![("NOTIFY_SOCKET", notify_path.to_str().unwrap())];
+    all.extend_from_slice(env);
+    let daemon = daemon_in_namespace(sandbox, &config, &all);
+    (listener, daemon)
+}
+
 #[test]
 fn the_watchdog_is_fed_from_the_run_loop_and_reloads_are_announced() {
     let sandbox = Sandbox::standard();
-    let notify_path = sandbox.path().join("notify.sock");
-    let listener = UnixDatagram::bind(&notify_path).unwrap();
-    listener
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let config = sandbox.path().join("pnrpd.toml");
-    std::fs::write(&config, "cloud = false\n").unwrap();
     // 200 ms: a ping every 100 ms.
-    let daemon = daemon_in_namespace(
+    let (listener, daemon) = watched(
         &sandbox,
-        &config,
-        &[
-            ("NOTIFY_SOCKET", notify_path.to_str().unwrap()),
-            ("WATCHDOG_USEC", "200000"),
-        ],
+        Duration::from_secs(5),
+        &[("WATCHDOG_USEC", "200000")],
     );
     let mut buffer = [0; 64];
     let mut next = || {
@@ -188,22 +192,11 @@ fn the_watchdog_is_fed_from_the_run_loop_and_reloads_are_announced() {
 #[test]
 fn no_watchdog_pings_for_another_process() {
     let sandbox = Sandbox::standard();
-    let notify_path = sandbox.path().join("notify.sock");
-    let listener = UnixDatagram::bind(&notify_path).unwrap();
-    listener
-        .set_read_timeout(Some(Duration::from_millis(600)))
-        .unwrap();
-    let config = sandbox.path().join("pnrpd.toml");
-    std::fs::write(&config, "cloud = false\n").unwrap();
     // WATCHDOG_PID names pid 1: the interval is not ours to keep.
-    let _daemon = daemon_in_namespace(
+    let (listener, _daemon) = watched(
         &sandbox,
-        &config,
-        &[
-            ("NOTIFY_SOCKET", notify_path.to_str().unwrap()),
-            ("WATCHDOG_USEC", "100000"),
-            ("WATCHDOG_PID", "1"),
-        ],
+        Duration::from_millis(600),
+        &[("WATCHDOG_USEC", "100000"), ("WATCHDOG_PID", "1")],
     );
     let mut buffer = [0; 64];
     let length = listener.recv(&mut buffer).unwrap();
