@@ -5,7 +5,8 @@
 #   local6   a name registered on this pnrpd, one IPv6 address   vs /etc/hosts, one IPv6 address
 #   local46  the same with one IPv6 and one IPv4 address         vs /etc/hosts, the same two
 #   remote   a name published by pnrpd on another host of a namespace LAN, fresh in this host's
-#            pnrpd, vs /etc/hosts, measured in this host's namespace
+#            pnrpd, vs /etc/hosts, measured in this host's namespace; beside it, the same lookup
+#            answered by the floor server below (what this machine's socket round trip costs)
 #   cpu      pnrpd's CPU time per socket request (utime+stime of /proc/PID/stat, what getrusage
 #            reports in the daemon, over BENCH_CPU_REQUESTS requests of the NSS module's socket
 #            path, one connection each) and that path's latency; beside it the same for the
@@ -178,6 +179,13 @@ if wanted local46; then
     result "local name, IPv6 + IPv4" "$(summary local46)" "<= 1.2x"
 fi
 
+# The floor: a minimal blocking server with a ready-made answer (one IPv6 and one IPv4 address,
+# whatever the name), the least any daemon behind a Unix socket can cost (rows 3 and 4).
+"$multicall" gai floor-server /run/pnrp/floor.sock &
+floor=$!
+pids+=("$floor")
+wait_for 10 test -S /run/pnrp/floor.sock
+
 # 3: a remote name, fresh in this host's pnrpd. Hosts pa and pb on a veth of their own; pnrpd in
 # each with its cloud on that link only (no discovery; pa joins through pb).
 remote_row() {
@@ -199,11 +207,26 @@ remote_row() {
         --address fd70:6e72:7000::b3 --address 192.0.2.13 > /dev/null || return 1
     wait_for 60 "$bin/pnrpctl" --socket /run/pnrp/a.sock resolve 0.remote || return 1
     row remote bench-host 0.remote.pnrp.net ip netns exec pa env PNRP_SOCKET=/run/pnrp/a.sock
+    # The same lookup answered by the floor server: the part of the row that is this machine's
+    # (its Unix socket round trip, two wake-ups), whatever the daemon.
+    row remotefloor bench-host 0.remote.pnrp.net ip netns exec pa env PNRP_SOCKET=/run/pnrp/floor.sock
+}
+# versus KEY FLOOR: "p50 KEY/FLOOR ratio | p99 KEY/FLOOR ratio", the medians of the name columns.
+versus() {
+    local a50 b50 a99 b99
+    a50=$(tr ' ' '\n' <<< "${p50s[$1.name]}" | grep . | median)
+    b50=$(tr ' ' '\n' <<< "${p50s[$2.name]}" | grep . | median)
+    a99=$(tr ' ' '\n' <<< "${p99s[$1.name]}" | grep . | median)
+    b99=$(tr ' ' '\n' <<< "${p99s[$2.name]}" | grep . | median)
+    printf '%7s / %7s  %6s x  | %7s / %7s  %6s x' "$(us "$a50")" "$(us "$b50")" \
+        "$(ratio "$a50" "$b50")" "$(us "$a99")" "$(us "$b99")" "$(ratio "$a99" "$b99")"
 }
 if ! wanted remote; then
     :
 elif remote_row; then
     result "remote name fresh in pnrpd (2 addresses)" "$(summary remote)" "<= 4x"
+    result "(reference) the same, floor server answering" "$(summary remotefloor)" "-"
+    result "(profile) remote: pnrpd / floor server" "$(versus remote remotefloor)" "-"
 else
     echo "# remote: NOT MEASURED (network namespaces unavailable?); logs:"
     cat "$work"/pnrpd-*.log 2>/dev/null | sed 's/^/#   /' || true
@@ -225,10 +248,6 @@ cpu_per_request() {
         'BEGIN { printf "%.1f ", t / hz * 1e6 / (n + 200) }'
     echo "$(us "$(field p50_ns "$line")") $(us "$(field p99_ns "$line")")"
 }
-"$multicall" gai floor-server /run/pnrp/floor.sock &
-floor=$!
-pids+=("$floor")
-wait_for 10 test -S /run/pnrp/floor.sock
 if wanted cpu; then
     read -r daemon_cpu daemon_p50 daemon_p99 < <(cpu_per_request "$daemon" /run/pnrp/pnrpd.sock)
     read -r floor_cpu floor_p50 floor_p99 < <(cpu_per_request "$floor" /run/pnrp/floor.sock)

@@ -10,8 +10,9 @@
 #   bench/simulate.sh --out DIR       # into DIR instead
 #   bench/simulate.sh --list          # the scenarios and their options
 #
-# Release build; every core (the figures do not depend on the number of threads). The full set
-# takes hours (the 100 000-node run alone tens of minutes and several GiB); --quick minutes.
+# The `simulate` profile (release, whole-program optimisation) with jemalloc; every core (the
+# figures depend on neither). The full set takes hours (the 100 000-node run alone about ten
+# minutes and 2 GiB); --quick minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,9 +66,9 @@ if [ "$list" = 1 ]; then
     exit 0
 fi
 
-echo "simulate.sh: building (release)"
-cargo build --release --quiet -p pnrp-tests --example simulate
-simulate=${CARGO_TARGET_DIR:-target}/release/examples/simulate
+echo "simulate.sh: building (profile simulate: release with whole-program optimisation; jemalloc)"
+cargo build --profile simulate --features jemalloc --quiet -p pnrp-tests --example simulate
+simulate=${CARGO_TARGET_DIR:-target}/simulate/examples/simulate
 
 for entry in "${scenarios[@]}"; do
     IFS='|' read -r name full reduced <<<"$entry"

@@ -11,9 +11,10 @@
 //! request ([`Network::record`], [`Network::tap`]) it shows every datagram it delivers, e.g. to
 //! write a capture.
 //!
-//! **Time windows.** Events (deliveries and timers) wait in one queue ordered by (time, sequence
-//! number). The network takes them a window at a time: every event earlier than the window's
-//! start plus the smallest one-way latency. Nothing sent inside a window can arrive inside it, so
+//! **Time windows.** Events (deliveries and timers) wait in one queue, by time, each with a
+//! sequence number. The network takes them a window at a time: every event earlier than the
+//! window's start (the earliest event) plus the smallest one-way latency, handled in (time,
+//! sequence) order. Nothing sent inside a window can arrive inside it, so
 //! each host's events of the window are independent of the other hosts': each host handles its
 //! own in order (and fires the timers that fall due among them), on as many threads as
 //! [`Network::set_threads`] allows; what they send is then filed in the order of the hosts'
@@ -28,10 +29,10 @@
 //! port.
 
 mod latency;
+mod queue;
 mod window;
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddrV6;
@@ -43,6 +44,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
 pub use self::latency::{internet_one_way, Latency, Place, MIN_ONE_WAY};
+use self::queue::Queue;
 use self::window::{
     nanos, pick_mut, Delivery, Event, Filing, Info, Node, Output, Shared, Work, PARALLEL_MIN_HOSTS,
 };
@@ -156,7 +158,7 @@ pub struct Network<H> {
     /// Address → host index × 2 + (1 for its side port).
     by_address: FastMap<SocketAddrV6, u32>,
     /// (time in ns since `start`, sequence, what): deliveries (slab index) and timers.
-    queue: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    queue: Queue,
     slab: Vec<Option<Delivery>>,
     free: Vec<u32>,
     start: Instant,
@@ -168,6 +170,9 @@ pub struct Network<H> {
     /// The smallest one-way latency, in ns: the length of a window.
     window: u64,
     threads: usize,
+    /// The `threads - 1` helpers, started once: a window lasts tens of microseconds of work,
+    /// and starting threads for each one cost more than some windows' work.
+    pool: Option<rayon::ThreadPool>,
     traffic: Traffic,
     events: u64,
     recording: bool,
@@ -197,7 +202,7 @@ impl<H: Host + Send> Network<H> {
             info: Vec::new(),
             nodes: Vec::new(),
             by_address: FastMap::default(),
-            queue: BinaryHeap::new(),
+            queue: Queue::new(window),
             slab: Vec::new(),
             free: Vec::new(),
             start,
@@ -207,6 +212,7 @@ impl<H: Host + Send> Network<H> {
             conditions,
             window,
             threads: 1,
+            pool: None,
             traffic: Traffic::default(),
             events: 0,
             recording: false,
@@ -217,8 +223,26 @@ impl<H: Host + Send> Network<H> {
 
     /// Handles hosts on up to `threads` threads (1, the default: on the caller's). The run is
     /// the same whatever the number.
+    ///
+    /// # Panics
+    /// If the helper threads cannot be started.
     pub fn set_threads(&mut self, threads: usize) {
         self.threads = threads.max(1);
+        self.pool = (self.threads > 1).then(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(self.threads - 1)
+                .thread_name(|index| format!("sim-{index}"))
+                .build()
+                .expect("helper threads start")
+        });
+    }
+
+    /// Makes room for `additional` more hosts at once: grown by doubling, the tables of 10^5
+    /// hosts would hold a third more than they need, and both copies for a moment.
+    pub fn reserve(&mut self, additional: usize) {
+        self.info.reserve_exact(additional);
+        self.nodes.reserve_exact(additional);
+        self.by_address.reserve(2 * additional);
     }
 
     /// Adds a host (up, in partition 0, not firewalled); returns its index.
@@ -442,12 +466,11 @@ impl<H: Host + Send> Network<H> {
                             (self.slab.len() - 1) as u32
                         }
                     };
-                    self.queue.push(Reverse((at, self.sequence, key)));
+                    self.queue.push((at, self.sequence, key));
                 }
                 Filing::Timer(index, at) => {
                     self.nodes[index].timer = Some((at, self.sequence));
-                    self.queue
-                        .push(Reverse((at, self.sequence, TIMER | index as u32)));
+                    self.queue.push((at, self.sequence, TIMER | index as u32));
                 }
             }
         }
@@ -457,18 +480,17 @@ impl<H: Host + Send> Network<H> {
     pub fn run_until(&mut self, until: Instant) {
         let until = nanos(until.saturating_duration_since(self.start));
         let mut batch: Vec<(usize, u64, u64, Event)> = Vec::new();
-        while let Some(&Reverse((first, _, _))) = self.queue.peek() {
+        let mut due = Vec::new();
+        while let Some(first) = self.queue.first() {
             if first > until {
                 break;
             }
             // Events before `end` cannot cause one another on different hosts.
             let end = first.saturating_add(self.window.max(1)).min(until + 1);
             batch.clear();
-            while let Some(&Reverse((at, sequence, what))) = self.queue.peek() {
-                if at >= end {
-                    break;
-                }
-                self.queue.pop();
+            due.clear();
+            self.queue.take_before(end, &mut due);
+            for &(at, sequence, what) in &due {
                 if what & TIMER != 0 {
                     let index = (what & !TIMER) as usize;
                     let node = &mut self.nodes[index];
@@ -507,6 +529,7 @@ impl<H: Host + Send> Network<H> {
             lists.last_mut().expect("pushed").push((at, event));
         }
         let threads = self.threads.min(hosts.len() / PARALLEL_MIN_HOSTS).max(1);
+        let pool = self.pool.as_ref();
         let outputs: Vec<Output> = {
             let shared = Shared {
                 info: &self.info,
@@ -530,44 +553,45 @@ impl<H: Host + Send> Network<H> {
                 }
                 out
             };
-            if threads == 1 {
-                vec![run(work)]
-            } else {
-                // Small groups of hosts in their order, taken by whichever thread is free (the
-                // hosts' costs differ a hundredfold: a signature, or a counter); each group's
-                // output goes back to its place, so the filing order is the hosts' order.
-                let size = (work.len() / (threads * 16)).max(1);
-                let mut groups: Vec<Mutex<Option<Work<'_, H>>>> = Vec::new();
-                while !work.is_empty() {
-                    let rest = work.split_off(size.min(work.len()));
-                    groups.push(Mutex::new(Some(std::mem::replace(&mut work, rest))));
-                }
-                let outputs: Vec<Mutex<Option<Output>>> =
-                    groups.iter().map(|_| Mutex::new(None)).collect();
-                let next = AtomicUsize::new(0);
-                let worker = || loop {
-                    let taken = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(group) = groups.get(taken) else {
-                        break;
-                    };
-                    let group = group.lock().expect("not poisoned").take();
-                    let out = run(group.unwrap_or_default());
-                    *outputs[taken].lock().expect("not poisoned") = Some(out);
-                };
-                std::thread::scope(|scope| {
-                    for _ in 1..threads {
-                        scope.spawn(worker);
+            match pool.filter(|_| threads > 1) {
+                None => vec![run(work)],
+                Some(pool) => {
+                    // Small groups of hosts in their order, taken by whichever thread is free (the
+                    // hosts' costs differ a hundredfold: a signature, or a counter); each group's
+                    // output goes back to its place, so the filing order is the hosts' order.
+                    let size = (work.len() / (threads * 16)).max(1);
+                    let mut groups: Vec<Mutex<Option<Work<'_, H>>>> = Vec::new();
+                    while !work.is_empty() {
+                        let rest = work.split_off(size.min(work.len()));
+                        groups.push(Mutex::new(Some(std::mem::replace(&mut work, rest))));
                     }
-                    worker();
-                });
-                outputs
-                    .into_iter()
-                    .map(|out| {
-                        out.into_inner()
-                            .expect("not poisoned")
-                            .expect("every group ran")
-                    })
-                    .collect()
+                    let outputs: Vec<Mutex<Option<Output>>> =
+                        groups.iter().map(|_| Mutex::new(None)).collect();
+                    let next = AtomicUsize::new(0);
+                    let worker = || loop {
+                        let taken = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(group) = groups.get(taken) else {
+                            break;
+                        };
+                        let group = group.lock().expect("not poisoned").take();
+                        let out = run(group.unwrap_or_default());
+                        *outputs[taken].lock().expect("not poisoned") = Some(out);
+                    };
+                    pool.in_place_scope(|scope| {
+                        for _ in 1..threads {
+                            scope.spawn(|_| worker());
+                        }
+                        worker();
+                    });
+                    outputs
+                        .into_iter()
+                        .map(|out| {
+                            out.into_inner()
+                                .expect("not poisoned")
+                                .expect("every group ran")
+                        })
+                        .collect()
+                }
             }
         };
         let mut observed = Vec::new();

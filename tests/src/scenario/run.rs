@@ -436,6 +436,7 @@ pub fn run(scenario: &Scenario) -> Outcome {
         network: {
             let mut network = Network::new(scenario.seed, start, conditions);
             network.set_threads(scenario.threads);
+            network.reserve(scenario.nodes);
             network
         },
         start,

@@ -93,8 +93,10 @@ impl<K: Eq + Hash + Copy, V> Generations<K, V> {
 
 #[derive(Debug)]
 struct Source {
-    /// When the bucket was last refilled, in milliseconds after the guard's origin.
-    refilled: u64,
+    /// When the bucket was last refilled, in milliseconds after the guard's origin, modulo 2^32
+    /// (49 days): differences are taken wrapping, and a source idle for [`IDLE`] is pruned long
+    /// before one could wrap. Half the size of a u64 and its padding, in a table of thousands.
+    refilled: u32,
     /// Tokens in thousandths of a datagram.
     tokens: u32,
     /// Bytes received (saturating: a budget of 12 GiB is as good as unlimited).
@@ -130,16 +132,15 @@ impl Guard {
         let full = BURST * 1000;
         let at = self.millis(now);
         let source = self.sources.entry(*from, || Source {
-            refilled: at,
+            refilled: at as u32,
             tokens: full,
             received: 0,
             answered: 0,
         });
-        let earned = at
-            .saturating_sub(source.refilled)
+        let earned = u64::from((at as u32).wrapping_sub(source.refilled))
             .saturating_mul(u64::from(RATE_PER_SEC));
         source.tokens = (u64::from(source.tokens) + earned).min(u64::from(full)) as u32;
-        source.refilled = at;
+        source.refilled = at as u32;
         if source.tokens < 1000 {
             return false;
         }
@@ -205,7 +206,7 @@ impl Guard {
         let at = self.millis(now);
         let idle = IDLE.as_millis() as u64;
         self.sources
-            .retain(|source| at.saturating_sub(source.refilled) < idle);
+            .retain(|source| u64::from((at as u32).wrapping_sub(source.refilled)) < idle);
         let elapsed = at / 1000;
         self.proven.retain(|until| u64::from(*until) > elapsed);
     }
@@ -264,6 +265,26 @@ mod tests {
         assert_eq!(admitted, (RATE_PER_SEC / 2) as usize);
         // Another source has its own bucket.
         assert!(guard.admit(later, &address(2), 100));
+    }
+
+    #[test]
+    fn the_bucket_keeps_its_rate_past_49_days() {
+        // Refill times are kept modulo 2^32 ms: a source heard every 30 s for 50 days, then in a
+        // burst, gets the same burst and rate as on the first day.
+        let mut guard = Guard::default();
+        let start = Instant::now();
+        let from = address(1);
+        let mut now = start;
+        while now.duration_since(start) < Duration::from_millis(1 << 32) + IDLE {
+            assert!(guard.admit(now, &from, 100));
+            guard.prune(now);
+            now += Duration::from_secs(30);
+        }
+        let admitted = (0..1000).filter(|_| guard.admit(now, &from, 100)).count();
+        assert_eq!(admitted, BURST as usize);
+        let later = now + Duration::from_millis(500);
+        let admitted = (0..1000).filter(|_| guard.admit(later, &from, 100)).count();
+        assert_eq!(admitted, (RATE_PER_SEC / 2) as usize);
     }
 
     #[test]
