@@ -154,16 +154,19 @@ row() {
         done
     done
 }
-# summary KEY: "p50 base/name ratio | p99 base/name ratio".
-summary() {
-    local key=$1 b50 n50 b99 n99
-    b50=$(tr ' ' '\n' <<< "${p50s[$key.base]}" | grep . | median)
-    n50=$(tr ' ' '\n' <<< "${p50s[$key.name]}" | grep . | median)
-    b99=$(tr ' ' '\n' <<< "${p99s[$key.base]}" | grep . | median)
-    n99=$(tr ' ' '\n' <<< "${p99s[$key.name]}" | grep . | median)
-    printf '%7s / %7s  %6s x  | %7s / %7s  %6s x' "$(us "$n50")" "$(us "$b50")" \
-        "$(ratio "$n50" "$b50")" "$(us "$n99")" "$(us "$b99")" "$(ratio "$n99" "$b99")"
+# versus A B: "p50 A / B ratio | p99 A / B ratio", A and B two measured columns (KEY.name or
+# KEY.base), each the median over the rounds.
+versus() {
+    local a50 b50 a99 b99
+    a50=$(tr ' ' '\n' <<< "${p50s[$1]}" | grep . | median)
+    b50=$(tr ' ' '\n' <<< "${p50s[$2]}" | grep . | median)
+    a99=$(tr ' ' '\n' <<< "${p99s[$1]}" | grep . | median)
+    b99=$(tr ' ' '\n' <<< "${p99s[$2]}" | grep . | median)
+    printf '%7s / %7s  %6s x  | %7s / %7s  %6s x' "$(us "$a50")" "$(us "$b50")" \
+        "$(ratio "$a50" "$b50")" "$(us "$a99")" "$(us "$b99")" "$(ratio "$a99" "$b99")"
 }
+# summary KEY: the name against its baseline.
+summary() { versus "$1.name" "$1.base"; }
 
 results=()
 # result LABEL FIGURES GOAL
@@ -211,22 +214,12 @@ remote_row() {
     # (its Unix socket round trip, two wake-ups), whatever the daemon.
     row remotefloor bench-host 0.remote.pnrp.net ip netns exec pa env PNRP_SOCKET=/run/pnrp/floor.sock
 }
-# versus KEY FLOOR: "p50 KEY/FLOOR ratio | p99 KEY/FLOOR ratio", the medians of the name columns.
-versus() {
-    local a50 b50 a99 b99
-    a50=$(tr ' ' '\n' <<< "${p50s[$1.name]}" | grep . | median)
-    b50=$(tr ' ' '\n' <<< "${p50s[$2.name]}" | grep . | median)
-    a99=$(tr ' ' '\n' <<< "${p99s[$1.name]}" | grep . | median)
-    b99=$(tr ' ' '\n' <<< "${p99s[$2.name]}" | grep . | median)
-    printf '%7s / %7s  %6s x  | %7s / %7s  %6s x' "$(us "$a50")" "$(us "$b50")" \
-        "$(ratio "$a50" "$b50")" "$(us "$a99")" "$(us "$b99")" "$(ratio "$a99" "$b99")"
-}
 if ! wanted remote; then
     :
 elif remote_row; then
     result "remote name fresh in pnrpd (2 addresses)" "$(summary remote)" "<= 4x"
     result "(reference) the same, floor server answering" "$(summary remotefloor)" "-"
-    result "(profile) remote: pnrpd / floor server" "$(versus remote remotefloor)" "-"
+    result "(profile) remote: pnrpd / floor server" "$(versus remote.name remotefloor.name)" "-"
 else
     echo "# remote: NOT MEASURED (network namespaces unavailable?); logs:"
     cat "$work"/pnrpd-*.log 2>/dev/null | sed 's/^/#   /' || true
