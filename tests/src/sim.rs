@@ -17,8 +17,8 @@
 //! sequence) order. Nothing sent inside a window can arrive inside it, so
 //! each host's events of the window are independent of the other hosts': each host handles its
 //! own in order (and fires the timers that fall due among them), on as many threads as
-//! [`Network::set_threads`] allows; what they send is then filed in the order of the hosts'
-//! indices. Each host draws its losses and jitter from a generator of its own. So the run is the
+//! [`Network::set_threads`] allows (helpers started once, a rayon pool); what they send is then
+//! filed in the order of the hosts' indices. Each host draws its losses and jitter from a generator of its own. So the run is the
 //! same on one thread or many.
 //!
 //! **Firewalls** ([`Network::set_firewalled`]): a firewalled host drops every datagram that
@@ -27,6 +27,9 @@
 //! kept open by sending again). So it hears answers to what it asked, and nothing unsolicited:
 //! not a peer it never wrote to, and not, at its main port, a peer it wrote to only from its side
 //! port.
+//!
+//! Files: `sim/latency.rs` the latency models, `sim/queue.rs` the pending events (by time, in
+//! buckets one window wide), `sim/window.rs` one host's events of a window.
 
 mod latency;
 mod queue;
