@@ -97,33 +97,32 @@ impl PnrpId {
 
     /// `self - other` modulo 2^256.
     pub fn wrapping_sub(&self, other: &PnrpId) -> PnrpId {
-        let (left, right) = (self.limbs(), other.limbs());
-        let mut out = [0u64; 4];
-        let mut borrow = false;
-        for index in (0..4).rev() {
-            let (difference, under) = left[index].overflowing_sub(right[index]);
-            let (difference, under_again) = difference.overflowing_sub(u64::from(borrow));
-            out[index] = difference;
-            borrow = under || under_again;
-        }
-        PnrpId::from_limbs(out)
+        self.limb_by_limb(other, u64::overflowing_sub)
     }
 
     /// `self + other` modulo 2^256.
     pub fn wrapping_add(&self, other: &PnrpId) -> PnrpId {
+        self.limb_by_limb(other, u64::overflowing_add)
+    }
+
+    /// `step` (an overflowing add or subtract) limb by limb from the least significant, the
+    /// carry or borrow passed on, the last one dropped (modulo 2^256).
+    #[inline]
+    fn limb_by_limb(&self, other: &PnrpId, step: fn(u64, u64) -> (u64, bool)) -> PnrpId {
         let (left, right) = (self.limbs(), other.limbs());
         let mut out = [0u64; 4];
         let mut carry = false;
         for index in (0..4).rev() {
-            let (sum, over) = left[index].overflowing_add(right[index]);
-            let (sum, over_again) = sum.overflowing_add(u64::from(carry));
-            out[index] = sum;
+            let (value, over) = step(left[index], right[index]);
+            let (value, over_again) = step(value, u64::from(carry));
+            out[index] = value;
             carry = over || over_again;
         }
         PnrpId::from_limbs(out)
     }
 
     /// The ID as four big-endian 64-bit limbs, the most significant first.
+    #[inline]
     fn limbs(&self) -> [u64; 4] {
         let mut limbs = [0; 4];
         for (limb, bytes) in limbs.iter_mut().zip(self.0.chunks_exact(8)) {
@@ -132,6 +131,7 @@ impl PnrpId {
         limbs
     }
 
+    #[inline]
     fn from_limbs(limbs: [u64; 4]) -> PnrpId {
         let mut bytes = [0; 32];
         for (chunk, limb) in bytes.chunks_exact_mut(8).zip(limbs) {
