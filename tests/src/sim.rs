@@ -14,11 +14,11 @@
 //! **Time windows.** Events (deliveries and timers) wait in one queue, by time, each with a
 //! sequence number. The network takes them a window at a time: every event earlier than the
 //! window's start (the earliest event) plus the smallest one-way latency, handled in (time,
-//! sequence) order. Nothing sent inside a window can arrive inside it, so
-//! each host's events of the window are independent of the other hosts': each host handles its
-//! own in order (and fires the timers that fall due among them), on as many threads as
-//! [`Network::set_threads`] allows (helpers started once, a rayon pool); what they send is then
-//! filed in the order of the hosts' indices. Each host draws its losses and jitter from a generator of its own. So the run is the
+//! sequence) order. Nothing sent inside a window can arrive inside it, so each host's events of
+//! the window are independent of the other hosts': each host handles its own in order (and fires
+//! the timers that fall due among them), on as many threads as [`Network::set_threads`] allows
+//! (helpers started once, a rayon pool); what they send is then filed in the order of the hosts'
+//! indices. Each host draws its losses and jitter from a generator of its own. So the run is the
 //! same on one thread or many.
 //!
 //! **Firewalls** ([`Network::set_firewalled`]): a firewalled host drops every datagram that
@@ -173,8 +173,8 @@ pub struct Network<H> {
     /// The smallest one-way latency, in ns: the length of a window.
     window: u64,
     threads: usize,
-    /// The `threads - 1` helpers, started once: a window lasts tens of microseconds of work,
-    /// and starting threads for each one cost more than some windows' work.
+    /// The `threads - 1` helpers, started once: a small window is tens of microseconds of work,
+    /// less than starting a thread for it cost.
     pool: Option<rayon::ThreadPool>,
     traffic: Traffic,
     events: u64,
