@@ -413,18 +413,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn resolves_through_the_run_loop_are_bounded() {
-        // A closed view (as before the first publish) leaves every name to the run loop.
-        let (commands, _incoming) = mpsc::channel(1);
+    /// A context over a closed view (as before the first publish: every name goes to the run
+    /// loop), with `permits` cloud resolves at a time; the receiver must live as long.
+    fn context(permits: usize, allow: Vec<Prefix>) -> (Context, mpsc::Receiver<Command>) {
+        let (commands, incoming) = mpsc::channel(1);
         let context = Context {
             view: SharedView::default(),
             commands,
-            cloud_resolves: Arc::new(Semaphore::new(2)),
+            cloud_resolves: Arc::new(Semaphore::new(permits)),
             services: Services::default(),
             zone: Zone { freshness_secs: 10 },
-            allow: Vec::new(),
+            allow,
         };
+        (context, incoming)
+    }
+
+    #[test]
+    fn resolves_through_the_run_loop_are_bounded() {
+        let (context, _incoming) = context(2, Vec::new());
         let view = context.view.load();
         let first = next(&context, &view, query("0.a.pnrp.net"), 512);
         let second = next(&context, &view, query("0.b.pnrp.net"), 512);
@@ -446,15 +452,7 @@ mod tests {
 
     #[test]
     fn only_loopback_and_allowed_sources_are_answered_and_others_are_rate_limited() {
-        let (commands, _incoming) = mpsc::channel(1);
-        let context = Context {
-            view: SharedView::default(),
-            commands,
-            cloud_resolves: Arc::new(Semaphore::new(1)),
-            services: Services::default(),
-            zone: Zone { freshness_secs: 10 },
-            allow: vec![Prefix::parse("fd00::/64").unwrap()],
-        };
+        let (context, _incoming) = context(1, vec![Prefix::parse("fd00::/64").unwrap()]);
         let limiter = Mutex::new(RateLimiter::default());
         let counters = Counters::default();
         let source = |text: &str| -> IpAddr { text.parse().unwrap() };

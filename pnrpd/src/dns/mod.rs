@@ -117,6 +117,19 @@ pub struct Listeners {
 }
 
 impl Listeners {
+    /// Counters for a new listener, listed (with its address, when it has one) for status.
+    fn counted(
+        &mut self,
+        address: std::io::Result<SocketAddr>,
+        transport: DnsTransport,
+    ) -> Arc<Counters> {
+        let counters = Arc::new(Counters::default());
+        if let Ok(address) = address {
+            self.listeners.push((address, transport, counters.clone()));
+        }
+        counters
+    }
+
     /// Starts serving: answers from `view`, resolves the rest through `commands`.
     pub fn start(bound: Bound, view: SharedView, commands: mpsc::Sender<Command>) -> Listeners {
         let settings = bound.settings;
@@ -132,12 +145,7 @@ impl Listeners {
         });
         let mut listeners = Listeners::default();
         for socket in bound.udp {
-            let counters = Arc::new(Counters::default());
-            if let Ok(address) = socket.local_addr() {
-                listeners
-                    .listeners
-                    .push((address, DnsTransport::Udp, counters.clone()));
-            }
+            let counters = listeners.counted(socket.local_addr(), DnsTransport::Udp);
             listeners.tasks.push(tokio::spawn(listen::serve_udp(
                 Arc::new(socket),
                 context.clone(),
@@ -145,12 +153,7 @@ impl Listeners {
             )));
         }
         for listener in bound.tcp {
-            let counters = Arc::new(Counters::default());
-            if let Ok(address) = listener.local_addr() {
-                listeners
-                    .listeners
-                    .push((address, DnsTransport::Tcp, counters.clone()));
-            }
+            let counters = listeners.counted(listener.local_addr(), DnsTransport::Tcp);
             listeners.tasks.push(tokio::spawn(listen::serve_tcp(
                 listener,
                 context.clone(),
