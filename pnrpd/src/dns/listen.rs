@@ -53,30 +53,30 @@ pub struct Context {
     pub allow: Vec<Prefix>,
 }
 
-/// A UDP socket for `address` (IPv6 sockets take IPv6 only: an IPv4 address has its own).
-pub fn bind_udp(address: SocketAddr) -> std::io::Result<UdpSocket> {
+/// A non-blocking socket of `kind` for `address`; an IPv6 one takes IPv6 only (an IPv4
+/// address has its own).
+fn socket_for(address: SocketAddr, kind: socket2::Type) -> std::io::Result<socket2::Socket> {
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(address),
-        socket2::Type::DGRAM.nonblocking().cloexec(),
+        kind.nonblocking().cloexec(),
         None,
     )?;
     if address.is_ipv6() {
         socket.set_only_v6(true)?;
     }
+    Ok(socket)
+}
+
+/// A UDP socket for `address`.
+pub fn bind_udp(address: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = socket_for(address, socket2::Type::DGRAM)?;
     socket.bind(&address.into())?;
     UdpSocket::from_std(socket.into())
 }
 
 /// A TCP listener for `address`.
 pub fn bind_tcp(address: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(address),
-        socket2::Type::STREAM.nonblocking().cloexec(),
-        None,
-    )?;
-    if address.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
+    let socket = socket_for(address, socket2::Type::STREAM)?;
     socket.set_reuse_address(true)?;
     socket.bind(&address.into())?;
     socket.listen(128)?;
